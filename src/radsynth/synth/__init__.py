@@ -1,0 +1,1 @@
+"""radsynth.synth."""
