@@ -1,0 +1,174 @@
+"""The ``radsynth`` command. Thin: parse, call the library, print a summary.
+
+Bad input (``InputError``) ends with one line ``radsynth: error: <where>: <problem>`` on stderr
+and exit code 2; an interrupt ends with exit code 130; verbs not built yet exit with 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from radsynth import __version__
+from radsynth.errors import InputError
+
+EXIT_INPUT = 2
+EXIT_NOT_BUILT = 3
+EXIT_INTERRUPTED = 130
+
+VERB_HELP = {
+    "data": "inspect, prepare and generate (phantom) data sets",
+    "train": "fit a synthesizer (cosingan, globallocal, pix2pix, cyclegan)",
+    "synth": "generate a synthetic set from a trained run",
+    "quality": "image quality, fidelity, diversity and privacy scores of a synthetic set",
+    "evaluate": "train segmenters / classifiers on real, synthetic and mixed sets; test on real patients",
+    "experiment": "run a paper's whole protocol as one resumable command",
+    "report": "build the HTML report of a run or experiment",
+    "demo": "the whole idea on the embedded phantom data, in minutes on a CPU",
+    "bench": "speed and memory benchmarks",
+}
+NOT_BUILT = ("train", "synth", "quality", "evaluate", "experiment", "report", "bench")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _window(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO,HI such as -600,1500, got '{text}'") from None
+    return lo, hi
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help=VERB_HELP["data"], description=VERB_HELP["data"])
+    verbs = data.add_subparsers(dest="data_verb", required=True, metavar="{inspect,prepare,phantom}")
+
+    inspect = verbs.add_parser("inspect", help="print format, patients, slices, sizes, intensities and labels")
+    inspect.add_argument("path", type=Path)
+    inspect.add_argument("--format", default="auto", help="auto (default), nifti, dicom, png-manifest, class-folders")
+    inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    prepare = verbs.add_parser("prepare", help="write a normalised, resized, split slice set")
+    prepare.add_argument("path", type=Path)
+    prepare.add_argument("--out", type=Path, required=True)
+    prepare.add_argument("--size", type=_positive_int, default=256, help="output side in pixels (default 256)")
+    prepare.add_argument("--split", default=None, help="TRAIN,VAL,TEST fractions (default: the source's own split, else 0.7,0.1,0.2)")
+    prepare.add_argument("--seed", type=int, default=0)
+    prepare.add_argument("--fit", default="pad", help="pad (default), crop or stretch non-square images")
+    prepare.add_argument("--intensity", default="auto", help="auto (default), hu, percentile or range")
+    prepare.add_argument("--window", type=_window, default=None, help="HU window LO,HI for --intensity hu (default -600,1500)")
+    prepare.add_argument("--keep", default="all", help="all (default), lung (slices with lung), infection (slices with infection)")
+    prepare.add_argument("--format", default="auto")
+    prepare.add_argument("--force", action="store_true", help="replace an existing output folder")
+
+    phantom = verbs.add_parser("phantom", help="write the procedural phantom data set (CT NIfTI or X-ray class folders)")
+    phantom.add_argument("--out", type=Path, required=True)
+    phantom.add_argument("--kind", choices=("ct", "cxr"), default="ct")
+    phantom.add_argument("--patients", type=_positive_int, default=4, help="CT volumes (default 4)")
+    phantom.add_argument("--slices", type=_positive_int, default=16, help="slices per CT volume (default 16)")
+    phantom.add_argument("--per-class", type=_positive_int, default=20, help="X-rays per class (default 20)")
+    phantom.add_argument("--size", type=_positive_int, default=256)
+    phantom.add_argument("--seed", type=int, default=0)
+    phantom.add_argument("--force", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="radsynth",
+        description="Synthesize labelled chest CT and X-ray images from very few real examples, "
+        "and prove whether the synthetic data helps.",
+    )
+    parser.add_argument("--version", action="version", version=f"radsynth {__version__}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="{" + ",".join(VERB_HELP) + "}")
+    _add_data(sub)
+    for verb in NOT_BUILT:
+        sub.add_parser(verb, help=VERB_HELP[verb] + " (not built yet)", description=VERB_HELP[verb])
+    demo = sub.add_parser("demo", help=VERB_HELP["demo"], description=VERB_HELP["demo"])
+    demo.add_argument("--out", type=Path, default=Path("demo-out"))
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--force", action="store_true", help="replace an existing demo folder")
+    return parser
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from radsynth.data.detect import open_source
+    from radsynth.data.inspect import summarise
+    from radsynth.progress import progress_bar
+
+    if args.data_verb == "inspect":
+        source = open_source(args.path, args.format)
+        with progress_bar("reading", len(source.units)) as update:
+            summary = summarise(source, update)
+        print(json.dumps(summary.as_dict(), indent=2) if args.json else "\n".join(summary.lines()))
+        return 0
+    if args.data_verb == "prepare":
+        from radsynth.data.intensity import IntensitySpec
+        from radsynth.data.prepare import PrepareOptions, prepare
+        from radsynth.data.splits import parse_fractions
+
+        intensity = None
+        if args.intensity != "auto":
+            intensity = IntensitySpec(mode=args.intensity, **({"window": args.window} if args.window else {}))
+        elif args.window:
+            intensity = IntensitySpec(mode="hu", window=args.window)
+        options = PrepareOptions(
+            size=args.size,
+            fractions=parse_fractions(args.split) if args.split else None,
+            seed=args.seed,
+            fit=args.fit,
+            intensity=intensity,
+            keep=args.keep,
+        )
+        source = open_source(args.path, args.format)
+        with progress_bar("preparing", len(source.units)) as update:
+            info = prepare(source, args.out, options, force=args.force, progress=update)
+        print(f"wrote {sum(info['slices'].values())} slices to {args.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(info["slices"].items())))
+        print(f"intensity: {info['intensity']}; split: {info['split']}")
+        return 0
+    from radsynth.atomic import atomic_output_dir
+    from radsynth.data import phantom
+
+    with atomic_output_dir(args.out, args.force) as tmp:
+        if args.kind == "ct":
+            written = phantom.write_ct_phantom(tmp, args.patients, args.slices, args.size, args.seed)
+        else:
+            written = phantom.write_cxr_phantom(tmp, args.per_class, args.size, args.seed)
+    print(f"wrote {len(written)} phantom files to {args.out}")
+    return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.verb == "data":
+        return _run_data(args)
+    if args.verb == "demo":
+        from radsynth.demo import run_demo
+
+        run_demo(args.out, seed=args.seed, force=args.force)
+        return 0
+    print(f"radsynth {args.verb}: not built yet", file=sys.stderr)
+    return EXIT_NOT_BUILT
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except InputError as exc:
+        print(f"radsynth: error: {exc.where}: {exc.problem}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("radsynth: interrupted; nothing half-written was kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
