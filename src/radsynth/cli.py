@@ -89,13 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"radsynth {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="{" + ",".join(VERB_HELP) + "}")
-    _add_data(sub)
-    for verb in NOT_BUILT:
-        sub.add_parser(verb, help=VERB_HELP[verb] + " (not built yet)", description=VERB_HELP[verb])
-    demo = sub.add_parser("demo", help=VERB_HELP["demo"], description=VERB_HELP["demo"])
-    demo.add_argument("--out", type=Path, default=Path("demo-out"))
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--force", action="store_true", help="replace an existing demo folder")
+    for verb, text in VERB_HELP.items():
+        if verb == "data":
+            _add_data(sub)
+        elif verb == "demo":
+            demo = sub.add_parser("demo", help=text, description=text)
+            demo.add_argument("--out", type=Path, default=Path("demo-out"))
+            demo.add_argument("--seed", type=int, default=0)
+            demo.add_argument("--force", action="store_true", help="replace an existing demo folder")
+        else:
+            sub.add_parser(verb, help=text + " (not built yet)", description=text)
     return parser
 
 

@@ -73,3 +73,18 @@ class SliceSet(Dataset):
         meta = dict(self.rows[index])
         meta["has_label"] = "1" if meta["label"] else "0"
         return image.clone(), label.clone(), meta
+
+
+def stack_patient(dataset: SliceSet, patient: str) -> tuple[np.ndarray, np.ndarray]:
+    """All slices of one patient in slice order -> ((Z, H, W) float32 image, (Z, H, W) uint8 label).
+
+    With ``radsynth.data.nifti.save_volume`` this turns a prepared (or synthetic) set back into a
+    NIfTI volume.
+    """
+    indices = sorted((int(r["slice_index"]), i) for i, r in enumerate(dataset.rows) if r["patient"] == patient)
+    if not indices:
+        raise InputError(dataset.root, f"no slices of patient '{patient}'")
+    items = [dataset[i] for _, i in indices]
+    image = np.stack([img[0].numpy() for img, _, _ in items])
+    label = np.stack([lab.numpy().astype(np.uint8) for _, lab, _ in items])
+    return image, label

@@ -1,0 +1,66 @@
+"""Shared fixtures: the shared real data (skipped when absent), tiny on-disk data sets, a CLI runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from radsynth.cli import main
+from radsynth.data.nifti import save_volume
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data next to the repository (CI has it there); tests using it skip without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``radsynth ARGS`` in-process and capture its exit code and output."""
+
+    def run(*args: str | Path) -> CliResult:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def tiny_label_volume(z: int = 5, h: int = 24, w: int = 20, seed: int = 0) -> np.ndarray:
+    """A (Z, H, W) uint8 schema label volume with every label present: lung blocks holding GGO and consolidation."""
+    rng = np.random.default_rng(seed)
+    label = np.zeros((z, h, w), np.uint8)
+    label[:, 4:20, 2:9] = 1
+    label[:, 4:20, 11:18] = 1
+    label[:, 6:10, 3:7] = 2
+    label[:, 14:17, 12:15] = 3
+    label[rng.random(label.shape) < 0.02] = 2  # scattered labels: resizing must not invent values
+    return label
+
+
+@pytest.fixture
+def nifti_pair_dir(tmp_path: Path) -> Path:
+    """A folder with two tiny HU volumes and labels, laid out like ../shared/data/ct-rp9-dev."""
+    root = tmp_path / "nifti"
+    root.mkdir()
+    for i, name in enumerate(("PA", "PB")):
+        label = tiny_label_volume(seed=i)
+        image = np.where(label == 0, 40.0, -850.0) + 200.0 * (label >= 2) - 1000.0 * (np.arange(20)[None, None, :] < 1)
+        save_volume(root / f"{name}_image.nii.gz", image.astype(np.int16), (0.7, 0.7, 5.0))
+        save_volume(root / f"{name}_label.nii.gz", label, (0.7, 0.7, 5.0))
+    return root

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import torch
+
+from radsynth.data.detect import open_source
+from radsynth.data.prepare import PrepareOptions, prepare
+from radsynth.data.prepared import uint16_to_unit, unit_to_uint16
+from radsynth.data.slices import SliceSet
+from radsynth.errors import InputError
+
+
+def test_uint16_storage_precision():
+    values = np.linspace(-1, 1, 1001, dtype=np.float32)
+    assert np.abs(uint16_to_unit(unit_to_uint16(values)) - values).max() < 2 / 65535
+
+
+@pytest.fixture
+def prepared(nifti_pair_dir, tmp_path):
+    out = tmp_path / "prepared"
+    prepare(open_source(nifti_pair_dir), out, PrepareOptions(size=16, fractions={"train": 0.5, "val": 0.0, "test": 0.5}))
+    return out
+
+
+def test_slice_set_items(prepared):
+    data = SliceSet(prepared)
+    assert len(data) == 10
+    image, label, meta = data[0]
+    assert image.shape == (1, 16, 16) and image.dtype == torch.float32
+    assert -1.0 <= float(image.min()) and float(image.max()) <= 1.0
+    assert label.shape == (16, 16) and label.dtype == torch.int64
+    assert set(label.unique().tolist()) <= {0, 1, 2, 3}
+    assert meta["patient"] in {"PA", "PB"} and meta["has_label"] == "1"
+
+
+def test_hu_window_applied(nifti_pair_dir, tmp_path):
+    # size 24 = the padded side: no resampling. HU -850 (lung) -> clipped at -600 -> -1;
+    # HU 40 (soft tissue) -> (40 + 600) / 2100 * 2 - 1
+    prepare(open_source(nifti_pair_dir), tmp_path / "p24", PrepareOptions(size=24))
+    data = SliceSet(tmp_path / "p24")
+    image, label, _ = data[0]
+    assert data.info["intensity"] == "hu"
+    assert float(image[0][label == 1].max()) == pytest.approx(-1.0, abs=1e-4)
+    tissue = image[0][label == 0]
+    assert float((tissue - (640 / 2100 * 2 - 1)).abs().lt(1e-4).float().mean()) > 0.5
+
+
+def test_split_filter_is_patient_level(prepared):
+    train, test = SliceSet(prepared, "train"), SliceSet(prepared, "test")
+    assert len(train) == len(test) == 5
+    assert not set(train.patients) & set(test.patients)
+
+
+def test_missing_split_and_non_prepared_folder(prepared, tmp_path):
+    with pytest.raises(InputError, match="no slices in split 'val'"):
+        SliceSet(prepared, "val")
+    with pytest.raises(InputError, match="not a prepared slice set"):
+        SliceSet(tmp_path)
