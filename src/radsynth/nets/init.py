@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-# pix2pix (Isola et al. 2017, section 3.3 / reference code `init_weights(init_type='normal')`):
-# conv and linear weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), all biases 0.
+# pix2pix (Isola et al. 2017, appendix 6.2): "Weights were initialized from a Gaussian distribution with
+# mean 0 and standard deviation 0.02"; its reference code also draws norm scales from N(1, 0.02), biases 0.
 PIX2PIX_INIT_STD = 0.02
 
 
