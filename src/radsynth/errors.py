@@ -19,3 +19,7 @@ class InputError(Exception):
         self.where = str(where)
         self.problem = problem
         super().__init__(f"{self.where}: {problem}")
+
+
+class NonFiniteLoss(RuntimeError):
+    """A training loss became NaN or infinite; the run stopped and kept its last good checkpoint."""

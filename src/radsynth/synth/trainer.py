@@ -1,0 +1,235 @@
+"""The training loop every synthesizer shares.
+
+A method supplies its networks, optimizers, LR schedules and one ``train_step``; the ``Trainer``
+does the rest: per-step seeding (so a resumed run repeats an uninterrupted one exactly on CPU),
+LR schedules, a progress bar with losses and it/s, a CSV log (and TensorBoard when installed),
+periodic sample grids, atomic checkpoints, ``resume``, a checkpoint on Ctrl-C, and a stop with a
+clear message on a non-finite loss that leaves the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from radsynth.errors import InputError, NonFiniteLoss
+from radsynth.report.grids import save_grid
+from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint, restore, save_checkpoint
+from radsynth.synth.schedule import LinearDecay
+
+
+class TrainableMethod(Protocol):
+    """What a synthesizer gives the trainer for one training phase."""
+
+    def modules(self) -> dict[str, torch.nn.Module]: ...
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+
+    def schedules(self) -> dict[str, LinearDecay]: ...
+
+    def train_step(self, step: int, generator: torch.Generator) -> dict[str, float]: ...
+
+    def samples(self) -> tuple[list[np.ndarray], list[np.ndarray | None]]: ...
+
+
+@dataclass(frozen=True)
+class TrainerOptions:
+    """How often to log, draw samples and checkpoint; all in steps."""
+
+    steps: int
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 200
+    checkpoint_every: int = 200
+    phase: str = "train"
+
+
+def step_seed(seed: int, phase: str, step: int) -> int:
+    """A 63-bit seed that depends only on (run seed, phase, step)."""
+    digest = np.random.SeedSequence([seed, step, *phase.encode()]).generate_state(2, dtype=np.uint32)
+    return int(digest[0]) << 31 | int(digest[1]) >> 1
+
+
+class _Logger:
+    """CSV log (always) and TensorBoard (when installed)."""
+
+    def __init__(self, run_dir: Path, phase: str) -> None:
+        self.path = run_dir / f"log_{phase}.csv"
+        self.columns: list[str] | None = None
+        if self.path.exists():
+            with open(self.path, newline="") as handle:
+                self.columns = next(csv.reader(handle), None)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(run_dir / "tensorboard" / phase))
+        except Exception:  # tensorboard is optional
+            self.tb = None
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows logged after ``step`` (they belong to work a resume is about to redo)."""
+        if not self.path.exists():
+            return
+        with open(self.path, newline="") as handle:
+            rows = list(csv.reader(handle))
+        kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= step]
+        with open(self.path, "w", newline="") as handle:
+            csv.writer(handle).writerows(kept)
+
+    def write(self, step: int, values: dict[str, float]) -> None:
+        if self.columns is None:
+            self.columns = ["step", *values]
+            with open(self.path, "w", newline="") as handle:
+                csv.writer(handle).writerow(self.columns)
+        with open(self.path, "a", newline="") as handle:
+            csv.writer(handle).writerow([step, *(f"{values.get(c, float('nan')):.6g}" for c in self.columns[1:])])
+        if self.tb is not None:
+            for key, value in values.items():
+                self.tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+class Trainer:
+    """Runs ``options.steps`` steps of ``method`` in ``run_dir``, resumable from its checkpoints."""
+
+    def __init__(
+        self,
+        method: TrainableMethod,
+        run_dir: Path,
+        options: TrainerOptions,
+        console: Console | None = None,
+        on_step: Callable[[int], None] | None = None,
+        extra_state: Callable[[], dict] | None = None,
+    ) -> None:
+        self.method = method
+        self.run_dir = Path(run_dir)
+        self.options = options
+        self.console = console or Console(stderr=True)
+        self.on_step = on_step  # called after each finished step (tests use it to interrupt)
+        self.extra_state = extra_state or dict
+
+    def _checkpoint(self, step: int) -> None:
+        extra = {"phase": self.options.phase, **self.extra_state()}
+        save_checkpoint(self.run_dir / self.options.phase, step, self.method.modules(), self.method.optimizers(), extra)
+
+    def resume_step(self) -> int:
+        """Restore the newest checkpoint of this phase; returns the first step still to run."""
+        path = latest_checkpoint(self.run_dir / self.options.phase)
+        if path is None:
+            return 0
+        checkpoint = read_checkpoint(path)
+        restore(checkpoint, self.method.modules(), self.method.optimizers())
+        return checkpoint.step
+
+    def fit(self, resume: bool = False) -> int:
+        """Train; returns the number of steps done. Ctrl-C saves a checkpoint and re-raises."""
+        start = self.resume_step() if resume else 0
+        if start >= self.options.steps:
+            return start
+        logger = _Logger(self.run_dir, self.options.phase)
+        logger.truncate_after(start)
+        samples_dir = self.run_dir / "samples"
+        samples_dir.mkdir(parents=True, exist_ok=True)
+        done, mid_step = start, False
+        stop = _DeferredInterrupt()
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
+        try:
+            with stop, Progress(*columns, console=self.console, transient=True, disable=not self.console.is_terminal) as bar:
+                task = bar.add_task(self.options.phase, total=self.options.steps, completed=start, info="")
+                tick = time.perf_counter()
+                for step in range(start, self.options.steps):
+                    mid_step = True
+                    losses = self._one_step(step)
+                    done, mid_step = step + 1, False
+                    now = time.perf_counter()
+                    rate = 1.0 / max(now - tick, 1e-9)
+                    tick = now
+                    if done % self.options.log_every == 0 or done == self.options.steps:
+                        logger.write(done, {**losses, "it_per_s": rate})
+                    bar.update(task, completed=done, info=" ".join(f"{k} {v:.3f}" for k, v in list(losses.items())[:4]) + f" {rate:.1f} it/s")
+                    if done % self.options.sample_every == 0 or done == self.options.steps:
+                        images, labels = self.method.samples()
+                        save_grid(samples_dir / f"{self.options.phase}_step_{done:07d}.png", images, labels, columns=4)
+                    if done % self.options.checkpoint_every == 0 or done == self.options.steps:
+                        self._checkpoint(done)
+                    if self.on_step is not None:
+                        self.on_step(done)
+                    if stop.requested:
+                        raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            if not mid_step:  # weights are exactly those after step `done`
+                self._checkpoint(done)
+            raise
+        finally:
+            logger.close()
+        return done
+
+    def _one_step(self, step: int) -> dict[str, float]:
+        seed = step_seed(self.options.seed, self.options.phase, step)
+        torch.manual_seed(seed)  # dropout and any other global-RNG use inside the step
+        generator = torch.Generator().manual_seed(seed)  # data sampling and augmentation
+        for name, optimizer in self.method.optimizers().items():
+            self.method.schedules()[name].apply(optimizer, step)
+        losses = self.method.train_step(step, generator)
+        bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+        if bad:
+            raise NonFiniteLoss(
+                f"step {step + 1}: non-finite loss {bad}; stopped. The last good checkpoint is kept in "
+                f"{self.run_dir / self.options.phase / 'checkpoints'}; lower the learning rate or check the data."
+            )
+        return losses
+
+
+class _DeferredInterrupt:
+    """While active, SIGINT only sets ``requested``; the loop stops after the step in progress.
+
+    So a Ctrl-C never saves weights that are half-way through a step (discriminator updated,
+    generator not). A second Ctrl-C interrupts at once. Only the main thread can own signals;
+    elsewhere this does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _DeferredInterrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cpu' / 'cuda' / 'cuda:1' as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError("--device", f"unknown device '{name}'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device", "CUDA was asked for but no GPU is available")
+    return device
