@@ -64,3 +64,16 @@ def nifti_pair_dir(tmp_path: Path) -> Path:
         save_volume(root / f"{name}_image.nii.gz", image.astype(np.int16), (0.7, 0.7, 5.0))
         save_volume(root / f"{name}_label.nii.gz", label, (0.7, 0.7, 5.0))
     return root
+
+
+@pytest.fixture(scope="session")
+def phantom_prepared(tmp_path_factory) -> Path:
+    """A prepared phantom CT set at 32 px: 3 patients x 6 slices, patient-level split."""
+    from radsynth.data import phantom
+    from radsynth.data.detect import open_source
+    from radsynth.data.prepare import PrepareOptions, prepare
+
+    root = tmp_path_factory.mktemp("phantom")
+    phantom.write_ct_phantom(root / "ct", n_patients=3, n_slices=6, size=128, seed=0)
+    prepare(open_source(root / "ct"), root / "prepared32", PrepareOptions(size=32, fractions={"train": 0.34, "val": 0.0, "test": 0.66}))
+    return root / "prepared32"

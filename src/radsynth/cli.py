@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from radsynth import __version__
-from radsynth.errors import InputError
+from radsynth.errors import InputError, NonFiniteLoss
 
+EXIT_TRAINING_FAILED = 1
 EXIT_INPUT = 2
 EXIT_NOT_BUILT = 3
 EXIT_INTERRUPTED = 130
@@ -30,7 +31,7 @@ VERB_HELP = {
     "demo": "the whole idea on the embedded phantom data, in minutes on a CPU",
     "bench": "speed and memory benchmarks",
 }
-NOT_BUILT = ("train", "synth", "quality", "evaluate", "experiment", "report", "bench")
+NOT_BUILT = ("quality", "evaluate", "experiment", "report", "bench")
 
 
 def _positive_int(text: str) -> int:
@@ -81,6 +82,37 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     phantom.add_argument("--force", action="store_true")
 
 
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help=VERB_HELP["train"], description=VERB_HELP["train"])
+    train.add_argument("method", help="pix2pix or enhanced-pix2pix (cosingan, globallocal, cyclegan: not built yet)")
+    train.add_argument("--data", type=Path, required=True, help="a prepared slice set (radsynth data prepare)")
+    train.add_argument("--out", type=Path, required=True, help="run directory")
+    train.add_argument("--preset", default=None, help="quick (CPU minutes) or paper (the paper's schedule, the default values)")
+    train.add_argument("--size", type=_positive_int, default=None)
+    train.add_argument("--steps", type=_positive_int, default=None)
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--slice", action="append", default=[], metavar="ID", help="train on this slice id only (repeatable)")
+    train.add_argument("--config", type=Path, default=None, help="YAML file of config values")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value (repeatable)")
+    train.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--force", action="store_true", help="replace an existing run directory")
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    synth = sub.add_parser("synth", help=VERB_HELP["synth"], description=VERB_HELP["synth"])
+    synth.add_argument("run", type=Path, help="a run directory made by radsynth train")
+    synth.add_argument("--conditions", type=Path, required=True, help="a prepared slice set whose label maps are the conditions")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--split", default="all", help="split of the condition set to use (default all)")
+    synth.add_argument("--n-per-condition", type=_positive_int, default=1)
+    synth.add_argument("--limit", type=_positive_int, default=None, help="use only the first N conditions")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--diversify", default="none", help="none or dropout (test-time dropout)")
+    synth.add_argument("--device", default="auto")
+    synth.add_argument("--force", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="radsynth",
@@ -92,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, text in VERB_HELP.items():
         if verb == "data":
             _add_data(sub)
+        elif verb == "train":
+            _add_train(sub)
+        elif verb == "synth":
+            _add_synth(sub)
         elif verb == "demo":
             demo = sub.add_parser("demo", help=text, description=text)
             demo.add_argument("--out", type=Path, default=Path("demo-out"))
@@ -149,9 +185,49 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_train(args: argparse.Namespace) -> int:
+    from radsynth.config import build_config, load_yaml, merge, parse_set
+    from radsynth.synth.registry import method_entry
+
+    entry = method_entry(args.method)
+    overrides = load_yaml(args.config) if args.config else {}
+    flags = {"size": args.size, "steps": args.steps, "seed": args.seed, "slice_ids": args.slice or None}
+    overrides = merge(overrides, {k: v for k, v in flags.items() if v is not None})
+    overrides = merge(merge(overrides, parse_set(args.set)), entry.fixed)
+    config = build_config(entry.config, entry.presets, args.preset, overrides)
+    entry.synthesizer.fit(args.data, config, args.out, resume=args.resume, force=args.force, device=args.device)
+    print(f"trained {args.method} into {args.out} (samples in {args.out / 'samples'})")
+    return 0
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from radsynth.data.slices import SliceSet
+    from radsynth.progress import progress_bar
+    from radsynth.synth.base import read_run
+    from radsynth.synth.generate import synthesize_set
+    from radsynth.synth.registry import load_synthesizer
+
+    record = read_run(args.run)
+    synthesizer = load_synthesizer(args.run, args.device)
+    split = None if args.split == "all" else args.split
+    total = len(SliceSet(args.conditions, split=split, cache=False)) * args.n_per_condition
+    with progress_bar("synthesizing", total) as update:
+        synthesize_set(
+            synthesizer, record["method"], record["config"]["size"], args.conditions, args.out, split=split,
+            n_per_condition=args.n_per_condition, seed=args.seed, diversify=args.diversify, limit=args.limit,
+            force=args.force, progress=update,
+        )
+    print(f"wrote a synthetic set to {args.out}")
+    return 0
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.verb == "data":
         return _run_data(args)
+    if args.verb == "train":
+        return _run_train(args)
+    if args.verb == "synth":
+        return _run_synth(args)
     if args.verb == "demo":
         from radsynth.demo import run_demo
 
@@ -168,8 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"radsynth: error: {exc.where}: {exc.problem}", file=sys.stderr)
         return EXIT_INPUT
+    except NonFiniteLoss as exc:
+        print(f"radsynth: error: {exc}", file=sys.stderr)
+        return EXIT_TRAINING_FAILED
     except KeyboardInterrupt:
-        print("radsynth: interrupted; nothing half-written was kept", file=sys.stderr)
+        print("radsynth: interrupted; finished work is kept (training: resume with --resume)", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -1,0 +1,16 @@
+"""Condition images for mask-conditional synthesis (CoSinGAN section 3.2.1 and eq. 10)."""
+
+from __future__ import annotations
+
+import torch
+
+from radsynth.data.labels import CONDITION_GREY_LEVELS, to_categories
+
+
+def condition_tensor(label: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) schema labels -> (N, 1, H, W) float condition in [-1, 1].
+
+    Background 0, lung 128, infection 255 on the 8-bit scale, then x / 127.5 - 1.
+    """
+    levels = torch.tensor(CONDITION_GREY_LEVELS, dtype=torch.float32, device=label.device)
+    return (levels[to_categories(label).long()] / 127.5 - 1.0)[:, None]

@@ -1,0 +1,260 @@
+"""pix2pix for mask -> CT, the CoSinGAN paper's baselines (section 3.2.3).
+
+``pix2pix``: UNet generator + PatchGAN discriminator on (condition, image), vanilla GAN loss and
+the weighted pixel-level L1 (WPPL, eq. 7) in place of pix2pix's L1, with pix2pix's weight 100.
+``enhanced``: the same networks with CoSinGAN's mixed reconstruction loss (eq. 6: WPPL 10,
+MS-SSIM 1, VGG feature 10, UNet feature 10); see ``synth/feature_unet.py`` for the UNet features.
+The condition is the CoSinGAN encoding (bg 0, lung 128, infection 255 -> [-1, 1]).
+
+Training follows CoSinGAN section 3.2.1 (stage 1): Adam(0.5, 0.999), lr 2e-4, batch 4, 4000
+epochs with linear decay to 0 after 2000, strong augmentation. With one or two training slices an
+"epoch" is one mini-batch of augmented copies; radsynth counts it as one step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from radsynth.config import config_from_dict, config_to_dict
+from radsynth.data.augment import NONE, STRONG, WEAK, augment_pair
+from radsynth.errors import InputError
+from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
+from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
+from radsynth.synth.base import DIVERSIFIERS, Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
+from radsynth.synth.checkpoint import file_sha256, latest_checkpoint, load_module_weights
+from radsynth.synth.conditions import condition_tensor
+from radsynth.synth.feature_extractors import build_feature_losses
+from radsynth.synth.schedule import LinearDecay
+from radsynth.synth.trainer import Trainer, TrainerOptions, resolve_device
+
+VARIANTS = ("pix2pix", "enhanced")
+AUGMENTS = {"strong": STRONG, "weak": WEAK, "none": NONE}
+
+
+def cosingan_num_downs(size: int) -> int:
+    """CoSinGAN's UNet depth per scale: (4,4,5,5,6,6,7,7,8) for (32,...,512) = floor(log2 size) - 1."""
+    return int(math.floor(math.log2(size))) - 1
+
+
+@dataclass(frozen=True)
+class Pix2PixConfig:
+    """pix2pix / enhanced pix2pix for mask -> CT. Defaults: CoSinGAN section 3.2.1 / 3.2.3."""
+
+    variant: str = "pix2pix"
+    size: int = 512  # CoSinGAN compares the baselines at 512 x 512 (section 3.2.3)
+    ngf: int = 64  # pix2pix appendix 6.1.1
+    ndf: int = 64
+    num_downs: int = 0  # 0: CoSinGAN's rule floor(log2 size) - 1 (section 2.1)
+    d_layers: int = 3  # pix2pix 70x70 PatchGAN
+    norm: str = "batch"
+    dropout: float = 0.5  # pix2pix
+    gan_mode: str = "vanilla"  # pix2pix's adversarial loss (CoSinGAN section 2.2)
+    batch_size: int = 4  # CoSinGAN 3.2.1
+    steps: int = 4000  # CoSinGAN 3.2.1: 4000 epochs (stage 1)
+    lr: float = 2e-4  # CoSinGAN 3.2.1
+    beta1: float = 0.5  # CoSinGAN 3.2.1
+    beta2: float = 0.999
+    decay_fraction: float = 0.5  # CoSinGAN 3.2.1: constant, then linear decay to 0 (0.05 %/epoch) after 2000 of 4000 epochs
+    lambda_wppl: float = 100.0  # pix2pix's L1 weight, applied to WPPL (pix2pix variant)
+    wppl_weights: tuple[float, float, float] = (0.1, 0.5, 1.0)  # CoSinGAN 3.2.1: bg / lung / infection
+    enhanced_lambdas: tuple[float, float, float, float] = (10.0, 1.0, 10.0, 10.0)  # eq. 6: WPPL, MS-SSIM, VGG, UNet (3.2.1)
+    vgg_weights: str = ""  # local VGG19 weights file; empty: the VGG term is left out (DESIGN.md)
+    unet_features: str = ""  # a segmenter checkpoint for MS-FUL; empty: train one on the same slices
+    feature_unet_steps: int = 300  # steps to train that UNet (radsynth's choice)
+    augment: str = "strong"  # CoSinGAN: SA for the baselines and stage 1
+    slice_ids: tuple[str, ...] = ()  # slices of the prepared set to learn from; empty: its train split
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 200
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got '{self.variant}'")
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"augment must be one of {tuple(AUGMENTS)}, got '{self.augment}'")
+        if self.size < 16:
+            raise ValueError(f"size must be >= 16, got {self.size}")
+        downs = self.depth
+        if self.size % 2**downs:
+            raise ValueError(f"size {self.size} is not divisible by 2**num_downs = {2**downs}")
+        for name in ("steps", "batch_size", "ngf", "ndf", "log_every", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if not 0 <= self.decay_fraction <= 1:
+            raise ValueError(f"decay_fraction must lie in [0, 1], got {self.decay_fraction}")
+        if self.lr <= 0:
+            raise ValueError("lr must be positive")
+
+    @property
+    def depth(self) -> int:
+        return self.num_downs or cosingan_num_downs(self.size)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    # CPU: 64 px, narrower nets, 400 steps (a few minutes on 2 cores)
+    "quick": {"size": 64, "ngf": 32, "ndf": 32, "steps": 400, "sample_every": 100, "checkpoint_every": 100, "feature_unet_steps": 150},
+}
+
+
+class Pix2PixMethod:
+    """One pix2pix training phase for the ``Trainer``."""
+
+    def __init__(self, config: Pix2PixConfig, data: TrainingData, device: torch.device, feature_losses: dict[str, FeatureLoss]) -> None:
+        self.config = config
+        self.device = device
+        self.images = data.images.to(device)
+        self.labels = data.labels.to(device)
+        torch.manual_seed(config.seed)  # weight initialisation is part of the run's reproducibility
+        self.generator = build_generator(config).to(device)
+        self.discriminator = PatchDiscriminator(2, ndf=config.ndf, n_layers=config.d_layers, norm=config.norm).to(device)
+        betas = (config.beta1, config.beta2)
+        self._optimizers = {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=betas),
+        }
+        schedule = LinearDecay(config.lr, round(config.decay_fraction * config.steps), config.steps)
+        self._schedules = {"generator": schedule, "discriminator": schedule}
+        self.adversarial = AdversarialLoss(config.gan_mode)
+        self.wppl = WeightedPixelL1(config.wppl_weights)
+        self.msssim = MSSSIMLoss() if config.variant == "enhanced" else None
+        self.feature_losses = feature_losses
+        self.augment = AUGMENTS[config.augment]
+        self.sample_index = torch.arange(min(4, len(self.images)))
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._optimizers
+
+    def schedules(self) -> dict[str, LinearDecay]:
+        return self._schedules
+
+    def _batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(len(self.images), (self.config.batch_size,), generator=generator)
+        return augment_pair(self.images[index.to(self.device)], self.labels[index.to(self.device)], self.augment, generator)
+
+    def reconstruction(self, fake: torch.Tensor, real: torch.Tensor, label: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The weighted reconstruction terms (already multiplied by their lambdas)."""
+        if self.config.variant == "pix2pix":
+            return {"wppl": self.config.lambda_wppl * self.wppl(fake, real, label)}
+        l_wppl, l_ssim, l_vgg, l_unet = self.config.enhanced_lambdas
+        terms = {"wppl": l_wppl * self.wppl(fake, real, label), "msssim": l_ssim * self.msssim(fake, real)}
+        weights = {"vgg": l_vgg, "unet": l_unet}
+        for name, loss in self.feature_losses.items():
+            terms[name] = weights[name] * loss(fake, real)
+        return terms
+
+    def train_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
+        self.generator.train()
+        self.discriminator.train()
+        real, label = self._batch(generator)
+        condition = condition_tensor(label)
+        fake = self.generator(condition)
+        # discriminator: eq. 5
+        self.discriminator.requires_grad_(True)
+        d_fake = self.discriminator(torch.cat([condition, fake.detach()], 1))
+        d_real = self.discriminator(torch.cat([condition, real], 1))
+        loss_d = 0.5 * (self.adversarial(d_fake, False) + self.adversarial(d_real, True))
+        self._optimizers["discriminator"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        self._optimizers["discriminator"].step()
+        # generator: eq. 4
+        self.discriminator.requires_grad_(False)
+        loss_adv = self.adversarial(self.discriminator(torch.cat([condition, fake], 1)), True, for_discriminator=False)
+        terms = self.reconstruction(fake, real, label)
+        loss_g = loss_adv + sum(terms.values())
+        self._optimizers["generator"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        self._optimizers["generator"].step()
+        return {"d": loss_d.item(), "g_adv": loss_adv.item(), **{k: v.item() for k, v in terms.items()}}
+
+    @torch.no_grad()
+    def samples(self) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        self.generator.eval()
+        fake = self.generator(condition_tensor(self.labels[self.sample_index]))
+        images, labels = [], []
+        for i in range(len(self.sample_index)):
+            images += [self.images[i, 0].cpu().numpy(), fake[i, 0].cpu().numpy()]
+            labels += [self.labels[i].cpu().numpy().astype(np.uint8), None]
+        return images, labels
+
+
+def build_generator(config: Pix2PixConfig) -> UNetGenerator:
+    return UNetGenerator(1, 1, num_downs=config.depth, ngf=config.ngf, norm=config.norm, dropout=config.dropout)
+
+
+class Pix2Pix(Synthesizer):
+    """pix2pix / enhanced pix2pix, mask -> CT slice."""
+
+    name = "pix2pix"
+
+    def __init__(self, config: Pix2PixConfig, generator: UNetGenerator, checkpoint: Path, device: torch.device) -> None:
+        self.config = config
+        self.generator = generator
+        self.checkpoint = checkpoint
+        self.device = device
+
+    @classmethod
+    def fit(
+        cls,
+        data: Path,
+        config: Pix2PixConfig,
+        out_dir: Path,
+        resume: bool = False,
+        force: bool = False,
+        device: str = "auto",
+        console: Console | None = None,
+        on_step=None,
+    ) -> Pix2Pix:
+        torch_device = resolve_device(device)
+        training = load_training_data(Path(data), config.size, config.slice_ids)
+        start_run(Path(out_dir), config.variant, config_to_dict(config), training, resume, force)
+        feature_losses, descriptions = build_feature_losses(config, training, torch_device, Path(out_dir), console)
+        update_run(Path(out_dir), extractors=descriptions)
+        method = Pix2PixMethod(config, training, torch_device, feature_losses)
+        options = TrainerOptions(
+            steps=config.steps, seed=config.seed, log_every=config.log_every,
+            sample_every=config.sample_every, checkpoint_every=config.checkpoint_every, phase="train",
+        )
+        Trainer(method, Path(out_dir), options, console=console, on_step=on_step).fit(resume=resume)
+        return cls.load(Path(out_dir), device)
+
+    @classmethod
+    def load(cls, run_dir: Path, device: str = "auto") -> Pix2Pix:
+        record = read_run(run_dir)
+        if record["method"] not in VARIANTS:
+            raise InputError(run_dir, f"is a '{record['method']}' run, not pix2pix")
+        config = config_from_dict(Pix2PixConfig, record["config"], f"{run_dir}/run.json")
+        checkpoint = latest_checkpoint(Path(run_dir) / "train")
+        if checkpoint is None:
+            raise InputError(run_dir, "has no checkpoint yet; train it first")
+        torch_device = resolve_device(device)
+        generator = build_generator(config)
+        discriminator = PatchDiscriminator(2, ndf=config.ndf, n_layers=config.d_layers, norm=config.norm)
+        load_module_weights(checkpoint, {"generator": generator, "discriminator": discriminator})
+        return cls(config, generator.to(torch_device).eval(), checkpoint, torch_device)
+
+    @property
+    def checkpoint_sha256(self) -> str:
+        return file_sha256(self.checkpoint)
+
+    @torch.no_grad()
+    def generate(self, labels: torch.Tensor, seed: int, diversify: str = "none") -> torch.Tensor:
+        if diversify not in DIVERSIFIERS:
+            raise InputError("--diversify", f"pix2pix supports {', '.join(DIVERSIFIERS)}, not '{diversify}'")
+        torch.manual_seed(seed)
+        self.generator.eval()
+        set_dropout_active(self.generator, diversify == "dropout")
+        out = self.generator(condition_tensor(labels.to(self.device)))
+        set_dropout_active(self.generator, False)
+        return out.cpu()
