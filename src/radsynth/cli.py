@@ -66,7 +66,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     prepare.add_argument("--seed", type=int, default=0)
     prepare.add_argument("--fit", default="pad", help="pad (default), crop or stretch non-square images")
     prepare.add_argument("--intensity", default="auto", help="auto (default), hu, percentile or range")
-    prepare.add_argument("--window", type=_window, default=None, help="HU window LO,HI for --intensity hu (default -600,1500)")
+    prepare.add_argument("--window", type=_window, default=None, help="HU window LO,HI for --intensity hu (default -1350,150: lung window L-600/W1500; Jiang et al. print -600,1500)")
     prepare.add_argument("--keep", default="all", help="all (default), lung (slices with lung), infection (slices with infection)")
     prepare.add_argument("--format", default="auto")
     prepare.add_argument("--force", action="store_true", help="replace an existing output folder")

@@ -1,27 +1,35 @@
-"""``radsynth demo``: the pipeline on the embedded phantom, end to end, on a CPU in minutes.
+"""``radsynth demo``: the pipeline on the embedded phantom, end to end, on a CPU in about a minute.
 
-Today it covers the data stage: it writes phantom chest CT volumes (NIfTI, HU) and phantom chest
-X-rays (class folders), reads them back through the same readers real data goes through, prepares
-patient-split slice sets and writes sample grids. Each later stage (synthesis, evaluation, report)
-adds its step here as it lands.
+1. Write phantom chest CT volumes (NIfTI in HU) and read them back through the same reader real
+   data goes through; 2. prepare a patient-split 64 px slice set; 3. train pix2pix (the CoSinGAN
+   paper's baseline) on ONE annotated slice, the few-example setting radsynth is for; 4. synthesize
+   images for the masks of the held-out test patients and write real-vs-synthetic grids;
+   5. the same data path for phantom chest X-rays by class. Later stages (CoSinGAN, evaluation,
+   report) add their steps here as they land.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 
 from radsynth.atomic import atomic_output_dir
+from radsynth.config import build_config
 from radsynth.data import phantom
 from radsynth.data.detect import open_source
 from radsynth.data.inspect import summarise
 from radsynth.data.prepare import PrepareOptions, prepare
 from radsynth.data.slices import SliceSet
 from radsynth.report.grids import save_grid
+from radsynth.synth.generate import synthesize_set
+from radsynth.synth.pix2pix import PRESETS, Pix2Pix, Pix2PixConfig
 
-DEMO_CT = {"patients": 6, "slices": 12, "size": 128}
+DEMO_CT = {"patients": 6, "slices": 12, "size": 64}
 DEMO_CXR = {"per_class": 12, "size": 128}
+DEMO_STEPS = 300
 
 
 def _grid_of(prepared: Path, path: Path, count: int = 8) -> Path:
@@ -32,22 +40,55 @@ def _grid_of(prepared: Path, path: Path, count: int = 8) -> Path:
     return save_grid(path, [image[0].numpy() for image, _, _ in items], labels, columns=4)
 
 
+def _real_vs_synthetic(conditions: Path, synthetic: Path, path: Path, count: int = 8) -> Path:
+    """Rows of (real test slice, its mask, the image synthesized from that mask)."""
+    real, fake = SliceSet(conditions), SliceSet(synthetic)
+    by_id = {row["id"]: i for i, row in enumerate(real.rows)}
+    images: list[np.ndarray] = []
+    labels: list[np.ndarray | None] = []
+    for i in np.linspace(0, len(fake) - 1, min(count, len(fake))).astype(int):
+        image, label, meta = fake[int(i)]
+        source = real[by_id[meta["condition_id"]]][0]
+        images += [source[0].numpy(), image[0].numpy()]
+        labels += [label.numpy(), None]
+    return save_grid(path, images, labels, columns=6)
+
+
+def _training_slice(prepared: Path) -> str:
+    """The train-split slice with the most infection (the single annotated example)."""
+    train = SliceSet(prepared, "train")
+    areas = [int((train[i][1] >= 2).sum()) for i in range(len(train))]
+    return train.rows[int(np.argmax(areas))]["id"]
+
+
 def run_demo(out: Path, seed: int = 0, force: bool = False, console: Console | None = None) -> Path:
     """Run the demo into ``out`` (atomically) and return it."""
     console = console or Console()
+    start = time.perf_counter()
     with atomic_output_dir(out, force) as tmp:
         console.print(f"[bold]1. phantom chest CT[/]: {DEMO_CT['patients']} patients x {DEMO_CT['slices']} slices, NIfTI in HU")
         phantom.write_ct_phantom(tmp / "phantom-ct", DEMO_CT["patients"], DEMO_CT["slices"], 256, seed)
         ct = open_source(tmp / "phantom-ct")
         for line in summarise(ct).lines()[1:]:
             console.print("   " + line)
-        console.print(f"[bold]2. prepare[/]: HU window, {DEMO_CT['size']} px, patient-level split")
-        prepare(ct, tmp / "ct-prepared", PrepareOptions(size=DEMO_CT["size"], seed=seed))
-        _grid_of(tmp / "ct-prepared", tmp / "ct-prepared-grid.png")
-        console.print(f"[bold]3. phantom chest X-rays[/]: {DEMO_CXR['per_class']} per class")
+        console.print(f"[bold]2. prepare[/]: lung window (-1350..150 HU), {DEMO_CT['size']} px, patient-level split")
+        prepared = tmp / "ct-prepared"
+        prepare(ct, prepared, PrepareOptions(size=DEMO_CT["size"], seed=seed))
+        _grid_of(prepared, tmp / "ct-prepared-grid.png")
+        slice_id = _training_slice(prepared)
+        console.print(f"[bold]3. train pix2pix on ONE slice[/] ({slice_id}), {DEMO_STEPS} steps, strong augmentation")
+        config = build_config(Pix2PixConfig, PRESETS, "quick", {"steps": DEMO_STEPS, "slice_ids": [slice_id], "seed": seed})
+        model = Pix2Pix.fit(prepared, config, tmp / "pix2pix-run", device="auto", console=console)
+        console.print("[bold]4. synthesize[/] from the masks of the held-out test patients")
+        synthesize_set(model, "pix2pix", config.size, prepared, tmp / "ct-synthetic", split="test", seed=seed)
+        _real_vs_synthetic(prepared, tmp / "ct-synthetic", tmp / "ct-real-vs-synthetic.png")
+        console.print(f"[bold]5. phantom chest X-rays[/]: {DEMO_CXR['per_class']} per class")
         phantom.write_cxr_phantom(tmp / "phantom-cxr", DEMO_CXR["per_class"], 256, seed)
         cxr = open_source(tmp / "phantom-cxr")
         prepare(cxr, tmp / "cxr-prepared", PrepareOptions(size=DEMO_CXR["size"], seed=seed))
         _grid_of(tmp / "cxr-prepared", tmp / "cxr-prepared-grid.png")
-    console.print(f"[bold green]done[/]: {out}/ (ct-prepared-grid.png, cxr-prepared-grid.png, prepared sets with manifest.csv)")
+    console.print(
+        f"[bold green]done[/] in {time.perf_counter() - start:.0f} s: {out}/ — look at ct-real-vs-synthetic.png "
+        "(real test slice, its mask, pix2pix's image from that mask), ct-prepared-grid.png, cxr-prepared-grid.png"
+    )
     return out

@@ -1,12 +1,19 @@
 import numpy as np
 import pytest
 
-from radsynth.data.intensity import IntensitySpec, from_unit, to_unit, value_range
+from radsynth.data.intensity import JIANG_HU_WINDOW, IntensitySpec, from_unit, to_unit, value_range
 from radsynth.errors import InputError
 
 
+def test_default_hu_window_is_the_lung_window():
+    lo, hi = value_range(np.array([0.0]), IntensitySpec(mode="hu"))
+    assert (lo, hi) == (-1350.0, 150.0)  # level -600, width 1500
+    # healthy lung -850 HU and ground glass -600 HU stay apart: (-850 + 1350) / 1500 * 2 - 1
+    np.testing.assert_allclose(to_unit(np.array([-850.0, -600.0]), lo, hi), [-1 / 3, 0.0], atol=1e-6)
+
+
 def test_hu_window_maps_jiang_window_to_unit_range():
-    spec = IntensitySpec(mode="hu")
+    spec = IntensitySpec(mode="hu", window=JIANG_HU_WINDOW)
     lo, hi = value_range(np.array([0.0]), spec)
     assert (lo, hi) == (-600.0, 1500.0)
     # -600 -> -1, 1500 -> 1, 450 (the middle) -> 0, below/above clip

@@ -33,15 +33,15 @@ def test_slice_set_items(prepared):
 
 
 def test_hu_window_applied(nifti_pair_dir, tmp_path):
-    # size 24 = the padded side: no resampling. HU -850 (lung) -> clipped at -600 -> -1;
-    # HU 40 (soft tissue) -> (40 + 600) / 2100 * 2 - 1
+    # size 24 = the padded side: no resampling. Lung window [-1350, 150]: HU -850 (lung) ->
+    # 500 / 1500 * 2 - 1 = -1/3; HU 40 (soft tissue) -> 1390 / 1500 * 2 - 1
     prepare(open_source(nifti_pair_dir), tmp_path / "p24", PrepareOptions(size=24))
     data = SliceSet(tmp_path / "p24")
     image, label, _ = data[0]
     assert data.info["intensity"] == "hu"
-    assert float(image[0][label == 1].max()) == pytest.approx(-1.0, abs=1e-4)
+    assert float(image[0][label == 1].median()) == pytest.approx(-1 / 3, abs=1e-4)
     tissue = image[0][label == 0]
-    assert float((tissue - (640 / 2100 * 2 - 1)).abs().lt(1e-4).float().mean()) > 0.5
+    assert float((tissue - (1390 / 1500 * 2 - 1)).abs().lt(1e-4).float().mean()) > 0.5
 
 
 def test_split_filter_is_patient_level(prepared):
@@ -55,3 +55,14 @@ def test_missing_split_and_non_prepared_folder(prepared, tmp_path):
         SliceSet(prepared, "val")
     with pytest.raises(InputError, match="not a prepared slice set"):
         SliceSet(tmp_path)
+
+
+def test_a_prepared_set_can_be_prepared_again_without_loss(prepared, tmp_path):
+    source = open_source(prepared)
+    assert source.intensity_kind == "radsynth" and source.scheme.name == "schema"
+    prepare(source, tmp_path / "again", PrepareOptions(size=16))
+    first, second = SliceSet(prepared), SliceSet(tmp_path / "again")
+    by_key = {(r["patient"], r["slice_index"]): i for i, r in enumerate(second.rows)}
+    for i, row in enumerate(first.rows):
+        j = by_key[(row["patient"], row["slice_index"])]
+        assert torch.equal(first[i][0], second[j][0]) and torch.equal(first[i][1], second[j][1])

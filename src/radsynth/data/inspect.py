@@ -11,7 +11,7 @@ import numpy as np
 from radsynth.data import labels as L
 from radsynth.data.source import Source
 
-PREPARE_INTENSITY = {"hu": "hu", "non-hu": "percentile", "uint8": "range", "uint16": "percentile"}
+PREPARE_INTENSITY = {"hu": "hu", "non-hu": "percentile", "uint8": "range", "uint16": "percentile", "radsynth": "range"}
 
 
 @dataclass

@@ -3,7 +3,11 @@
 Three modes, chosen per source and recorded in every prepared set:
 
 * ``hu``: Hounsfield-unit data (CT with a rescale to HU). Clip to a window and scale linearly.
-  Default window [-600, 1500] HU is the one Jiang et al. use (ct-cgan-jiang2020, section IV-A).
+  The default is the standard lung window, level -600 / width 1500, i.e. [-1350, 150] HU, which
+  keeps healthy lung (about -850 HU) and ground-glass (about -600 HU) apart. Jiang et al. write
+  "a HU scale [-600, 1500]" (ct-cgan-jiang2020, section IV-A); read literally, that clips all
+  healthy lung to black, and it is most likely the same level/width pair. ``JIANG_HU_WINDOW``
+  keeps the literal numbers for reproducing that paper (``--window -600,1500``).
 * ``percentile``: data that is not in HU (e.g. the RP9 NIfTI, a 0..4095 lung-window rendering).
   Clip to the [0.5, 99.5] percentiles of the whole volume and scale linearly; robust to a few
   extreme voxels and identical for every slice of a volume.
@@ -21,7 +25,8 @@ import numpy as np
 
 from radsynth.errors import InputError
 
-JIANG_HU_WINDOW = (-600.0, 1500.0)  # ct-cgan-jiang2020, section IV-A
+JIANG_HU_WINDOW = (-600.0, 1500.0)  # ct-cgan-jiang2020, section IV-A, as printed
+LUNG_HU_WINDOW = (-1350.0, 150.0)  # window level -600, width 1500
 PERCENTILES = (0.5, 99.5)
 MODES = ("hu", "percentile", "range")
 
@@ -31,7 +36,7 @@ class IntensitySpec:
     """How to normalise: a mode and its parameters."""
 
     mode: str = "percentile"
-    window: tuple[float, float] = JIANG_HU_WINDOW
+    window: tuple[float, float] = LUNG_HU_WINDOW
     percentiles: tuple[float, float] = PERCENTILES
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ image is its own patient), ``slice_index`` orders them, and ``split`` is kept as
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from radsynth.data import labels as L
 from radsynth.data.images import read_csv_rows, read_grey, read_index_png, resolve_inside
 from radsynth.data.intensity import check_finite
+from radsynth.data.prepared import FORMAT
 from radsynth.data.source import RawSlice, Source, Unit
 from radsynth.errors import InputError
 
@@ -84,11 +86,14 @@ def read_png_manifest(path: Path) -> Source:
             members.sort(key=lambda m: int(m["slice_index"]))
     _, dtype_max = read_grey(resolve_inside(root, rows[0]["image"], manifest))
     kind = "uint8" if dtype_max == 255 else "uint16"
+    notes = []
+    if _is_radsynth_set(root):  # a prepared or synthetic set: 16-bit PNG holding [-1, 1] exactly
+        kind = "radsynth"
+        notes.append("a radsynth slice set: images map back to [-1, 1] by their full 16-bit range")
     units = [
         Unit(patient, lambda r=members, p=patient: _load_rows(r, scheme, root, manifest, p), split=_common_split(members, manifest))
         for patient, members in groups.items()
     ]
-    notes = []
     if patient_column is None:
         notes.append("no patient column: every image is treated as its own patient")
     if not L.SCHEMES[scheme].has_lung and scheme != "none":
@@ -96,6 +101,14 @@ def read_png_manifest(path: Path) -> Source:
     if scheme == "lung-infection":
         notes.append("infection is binary (type unknown); stored as label 2")
     return Source(root, "png-manifest", L.SCHEMES[scheme], kind, units, notes)
+
+
+def _is_radsynth_set(root: Path) -> bool:
+    info = root / "dataset.json"
+    try:
+        return info.exists() and json.loads(info.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def _common_split(rows: list[dict[str, str]], manifest: Path) -> str | None:

@@ -23,7 +23,7 @@ from radsynth.errors import InputError
 from radsynth.provenance import provenance
 
 KEEP = ("all", "lung", "infection")
-DTYPE_MAX = {"uint8": 255, "uint16": 65535}
+DTYPE_MAX = {"uint8": 255, "uint16": 65535, "radsynth": 65535}
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ class Source:
 
     format: 'nifti' | 'dicom' | 'png-manifest' | 'class-folders'.
     intensity_kind: 'hu' (values are Hounsfield units), 'non-hu' (scanner or rendered values,
-    normalised by percentiles) or 'uint8' / 'uint16' (integer images, normalised by their range).
+    normalised by percentiles), 'uint8' / 'uint16' (integer images) or 'radsynth' (a prepared or
+    synthetic set, whose 16-bit values map back to [-1, 1] exactly).
     """
 
     path: Path
