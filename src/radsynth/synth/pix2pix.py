@@ -70,6 +70,7 @@ class Pix2PixConfig:
     feature_unet_steps: int = 300  # steps to train that UNet (radsynth's choice)
     augment: str = "strong"  # CoSinGAN: SA for the baselines and stage 1
     slice_ids: tuple[str, ...] = ()  # slices of the prepared set to learn from; empty: its train split
+    amp: bool = True  # bf16 autocast on CUDA (no effect on CPU)
     seed: int = 0
     log_every: int = 10
     sample_every: int = 200
@@ -130,6 +131,11 @@ class Pix2PixMethod:
         self.augment = AUGMENTS[config.augment]
         self.sample_index = torch.arange(min(4, len(self.images)))
 
+    def _autocast(self) -> torch.autocast:
+        """bf16 autocast on CUDA when ``amp``; a no-op context on CPU (bf16 needs no loss scaling)."""
+        enabled = self.config.amp and self.device.type == "cuda"
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
@@ -159,20 +165,22 @@ class Pix2PixMethod:
         self.discriminator.train()
         real, label = self._batch(generator)
         condition = condition_tensor(label)
-        fake = self.generator(condition)
-        # discriminator: eq. 5
-        self.discriminator.requires_grad_(True)
-        d_fake = self.discriminator(torch.cat([condition, fake.detach()], 1))
-        d_real = self.discriminator(torch.cat([condition, real], 1))
-        loss_d = 0.5 * (self.adversarial(d_fake, False) + self.adversarial(d_real, True))
+        with self._autocast():
+            fake = self.generator(condition)
+            # discriminator: eq. 5
+            self.discriminator.requires_grad_(True)
+            d_fake = self.discriminator(torch.cat([condition, fake.detach()], 1))
+            d_real = self.discriminator(torch.cat([condition, real], 1))
+            loss_d = 0.5 * (self.adversarial(d_fake, False) + self.adversarial(d_real, True))
         self._optimizers["discriminator"].zero_grad(set_to_none=True)
         loss_d.backward()
         self._optimizers["discriminator"].step()
         # generator: eq. 4
         self.discriminator.requires_grad_(False)
-        loss_adv = self.adversarial(self.discriminator(torch.cat([condition, fake], 1)), True, for_discriminator=False)
-        terms = self.reconstruction(fake, real, label)
-        loss_g = loss_adv + sum(terms.values())
+        with self._autocast():
+            loss_adv = self.adversarial(self.discriminator(torch.cat([condition, fake], 1)), True, for_discriminator=False)
+            terms = self.reconstruction(fake.float(), real, label)
+            loss_g = loss_adv + sum(terms.values())
         self._optimizers["generator"].zero_grad(set_to_none=True)
         loss_g.backward()
         self._optimizers["generator"].step()
