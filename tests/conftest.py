@@ -77,3 +77,16 @@ def phantom_prepared(tmp_path_factory) -> Path:
     phantom.write_ct_phantom(root / "ct", n_patients=3, n_slices=6, size=128, seed=0)
     prepare(open_source(root / "ct"), root / "prepared32", PrepareOptions(size=32, fractions={"train": 0.34, "val": 0.0, "test": 0.66}))
     return root / "prepared32"
+
+
+@pytest.fixture(scope="session")
+def phantom_prepared64(tmp_path_factory) -> Path:
+    """A prepared phantom CT set at 64 px: 4 patients x 6 slices (one without infection)."""
+    from radsynth.data import phantom
+    from radsynth.data.detect import open_source
+    from radsynth.data.prepare import PrepareOptions, prepare
+
+    root = tmp_path_factory.mktemp("phantom64")
+    phantom.write_ct_phantom(root / "ct", n_patients=4, n_slices=6, size=128, seed=1)
+    prepare(open_source(root / "ct"), root / "prepared64", PrepareOptions(size=64, fractions={"train": 0.5, "val": 0.0, "test": 0.5}))
+    return root / "prepared64"

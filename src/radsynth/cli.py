@@ -108,7 +108,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--n-per-condition", type=_positive_int, default=1)
     synth.add_argument("--limit", type=_positive_int, default=None, help="use only the first N conditions")
     synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--diversify", default="none", help="none or dropout (test-time dropout)")
+    synth.add_argument("--diversify", default="none", help="none, dropout (AD), rc (randomized conditions, cosingan) or fusion (IF, with --fuse-with)")
+    synth.add_argument("--fuse-with", type=Path, default=None, metavar="RUN2", help="second run for --diversify fusion")
     synth.add_argument("--device", default="auto")
     synth.add_argument("--force", action="store_true")
 
@@ -204,16 +205,25 @@ def _run_synth(args: argparse.Namespace) -> int:
     from radsynth.data.slices import SliceSet
     from radsynth.progress import progress_bar
     from radsynth.synth.base import read_run
+    from radsynth.synth.diversify import FusedSynthesizer
     from radsynth.synth.generate import synthesize_set
     from radsynth.synth.registry import load_synthesizer
 
     record = read_run(args.run)
     synthesizer = load_synthesizer(args.run, args.device)
+    model_name = record["method"]
+    if args.diversify == "fusion":
+        if args.fuse_with is None:
+            raise InputError("--fuse-with", "--diversify fusion needs a second run (--fuse-with RUN2)")
+        synthesizer = FusedSynthesizer(synthesizer, load_synthesizer(args.fuse_with, args.device))
+        model_name = f"fusion({record['method']},{read_run(args.fuse_with)['method']})"
+    elif args.fuse_with is not None:
+        raise InputError("--fuse-with", "only goes with --diversify fusion")
     split = None if args.split == "all" else args.split
     total = len(SliceSet(args.conditions, split=split, cache=False)) * args.n_per_condition
     with progress_bar("synthesizing", total) as update:
         synthesize_set(
-            synthesizer, record["method"], record["config"]["size"], args.conditions, args.out, split=split,
+            synthesizer, model_name, synthesizer.output_size, args.conditions, args.out, split=split,
             n_per_condition=args.n_per_condition, seed=args.seed, diversify=args.diversify, limit=args.limit,
             force=args.force, progress=update,
         )

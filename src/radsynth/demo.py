@@ -80,7 +80,7 @@ def run_demo(out: Path, seed: int = 0, force: bool = False, console: Console | N
         config = build_config(Pix2PixConfig, PRESETS, "quick", {"steps": DEMO_STEPS, "slice_ids": [slice_id], "seed": seed})
         model = Pix2Pix.fit(prepared, config, tmp / "pix2pix-run", device="auto", console=console)
         console.print("[bold]4. synthesize[/] from the masks of the held-out test patients")
-        synthesize_set(model, "pix2pix", config.size, prepared, tmp / "ct-synthetic", split="test", seed=seed)
+        synthesize_set(model, "pix2pix", model.output_size, prepared, tmp / "ct-synthetic", split="test", seed=seed)
         _real_vs_synthetic(prepared, tmp / "ct-synthetic", tmp / "ct-real-vs-synthetic.png")
         console.print(f"[bold]5. phantom chest X-rays[/]: {DEMO_CXR['per_class']} per class")
         phantom.write_cxr_phantom(tmp / "phantom-cxr", DEMO_CXR["per_class"], 256, seed)

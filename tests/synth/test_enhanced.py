@@ -19,7 +19,7 @@ def test_enhanced_trains_with_all_four_terms_and_records_extractors(phantom_prep
     assert "UNet trained on the run's 1 training slice(s)" in record["extractors"]["unet"]
     assert record["extractors"]["vgg"].startswith("fallback: no local VGG19 weights")
     header = (tmp_path / "run" / "log_train.csv").read_text().splitlines()[0].split(",")
-    assert {"wppl", "msssim", "vgg", "unet", "g_adv", "d"} <= set(header)
+    assert {"wppl", "msssim", "unet", "g_adv", "d"} <= set(header) and "vgg" not in header  # VGG weight folded into the UNet term
     assert (tmp_path / "run" / FEATURE_UNET_FILE).exists()
 
 

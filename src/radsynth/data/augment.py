@@ -128,3 +128,14 @@ def augment_pair(
     warped = F.grid_sample(image + 1.0, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1.0
     warped_label = F.grid_sample(label[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
     return warped, warped_label[:, 0].round().to(label.dtype)
+
+
+def resize_batch(image: torch.Tensor, label: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, H, W) images and (N, H, W) labels -> ``size`` x ``size``: area when shrinking, bilinear
+    when growing; labels nearest, so no label value is invented."""
+    if image.shape[-1] == size and image.shape[-2] == size:
+        return image, label
+    mode = "area" if size <= min(image.shape[-2:]) else "bilinear"
+    resized = F.interpolate(image, size=(size, size), mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
+    resized_label = F.interpolate(label[:, None].float(), size=(size, size), mode="nearest-exact")[:, 0].round().to(label.dtype)
+    return resized, resized_label

@@ -45,8 +45,11 @@ class TrainingData:
     source: str
 
 
-def load_training_data(path: Path, size: int, slice_ids: tuple[str, ...] = (), split: str = "train") -> TrainingData:
-    """Labelled slices from a prepared set: the given ids, else every slice of ``split``."""
+def load_training_data(path: Path, size: int | None, slice_ids: tuple[str, ...] = (), split: str = "train") -> TrainingData:
+    """Labelled slices from a prepared set: the given ids, else every slice of ``split``.
+
+    ``size`` is the side the slices must have (``None``: any, the caller resizes).
+    """
     dataset = SliceSet(path, split=None if slice_ids else split)
     if dataset.info.get("scheme") == "none":
         raise InputError(path, "has no label maps; mask-conditional synthesis needs images with masks")
@@ -57,7 +60,7 @@ def load_training_data(path: Path, size: int, slice_ids: tuple[str, ...] = (), s
     chosen = [index[s] for s in slice_ids] if slice_ids else list(range(len(dataset)))
     items = [dataset[i] for i in chosen]
     images = torch.stack([image for image, _, _ in items])
-    if images.shape[-1] != size or images.shape[-2] != size:
+    if size is not None and (images.shape[-1] != size or images.shape[-2] != size):
         raise InputError(path, f"slices are {images.shape[-2]}x{images.shape[-1]} px but the model size is {size}; prepare the set with --size {size}")
     return TrainingData(
         images=images,
@@ -131,4 +134,9 @@ class Synthesizer(ABC):
     @property
     @abstractmethod
     def checkpoint_sha256(self) -> str:
-        """Hash of the weights file that ``generate`` uses."""
+        """Hash of the weights file(s) that ``generate`` uses."""
+
+    @property
+    @abstractmethod
+    def output_size(self) -> int:
+        """Side in pixels of the images ``generate`` returns (label maps are resized to it)."""

@@ -2,8 +2,9 @@
 
 * VGG term (MS-FVL): VGG19 features when the user gives a local ImageNet weights file
   (``vgg_weights``); none can be downloaded here. Without one, the documented fallback is the
-  domain UNet below, so the term still measures feature-level distance, in a network trained on
-  the training slices themselves. The run records which one was used.
+  domain UNet below: its term takes the VGG weight as well (lambda_vgg + lambda_unet), so the
+  feature-level share of the loss is unchanged, and ``losses`` has no 'vgg' entry. The run
+  records which one was used.
 * UNet term (MS-FUL): the encoder of a segmentation UNet. By default it is trained on the SAME
   slices the GAN learns from (strong augmentation, CoSinGAN's category weights 0.1 / 1.0 / 5.0),
   so the run uses no more real images than it is allowed; ``unet_features`` may name a segmenter
@@ -13,14 +14,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from rich.console import Console
 from safetensors.torch import load_file, save_file
 
-from radsynth.data.augment import STRONG, augment_pair
+from radsynth.data.augment import STRONG, augment_pair, resize_batch
 from radsynth.data.labels import to_categories
 from radsynth.errors import InputError
 from radsynth.losses import FeatureLoss, ModuleFeatures, VGG19Features
@@ -31,10 +32,17 @@ from radsynth.synth.trainer import step_seed
 FEATURE_UNET_FILE = "feature_unet.safetensors"
 SEGMENTATION_CLASS_WEIGHTS = (0.1, 1.0, 5.0)  # CoSinGAN 3.3.2: background, lung, infection
 FEATURE_UNET_CHANNELS = (16, 32, 64, 128, 256, 16)  # a light UNet: it only has to encode these slices
+UNET_LAYER_WEIGHTS = (0.2, 0.2, 0.2, 0.2, 0.2)  # gamma_k of eq. 9 (not given in the paper): the mean over the 5 encoder blocks
 
 
-def train_feature_unet(data: TrainingData, steps: int, seed: int, device: torch.device, batch_size: int = 4) -> torch.nn.Module:
-    """Train a segmentation UNet on ``data`` with strong augmentation; returns it in eval mode."""
+def train_feature_unet(
+    data: TrainingData, steps: int, seed: int, device: torch.device, batch_size: int = 4, sizes: tuple[int, ...] = ()
+) -> torch.nn.Module:
+    """Train a segmentation UNet on ``data`` with strong augmentation; returns it in eval mode.
+
+    With ``sizes`` each step resizes its batch to one of them at random, so that the features mean
+    something at every scale of a pyramid (CoSinGAN applies MS-FUL at every scale).
+    """
     torch.manual_seed(seed)
     model = unet_segmenter(3, 1, FEATURE_UNET_CHANNELS).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -45,6 +53,9 @@ def train_feature_unet(data: TrainingData, steps: int, seed: int, device: torch.
         generator = torch.Generator().manual_seed(step_seed(seed, "feature_unet", step))
         index = torch.randint(len(images), (batch_size,), generator=generator).to(device)
         image, label = augment_pair(images[index], labels[index], STRONG, generator)
+        if sizes:
+            size = sizes[int(torch.randint(len(sizes), (1,), generator=generator))]
+            image, label = resize_batch(image, label, size)
         loss = F.cross_entropy(model(image), to_categories(label).long(), weight=weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -52,20 +63,31 @@ def train_feature_unet(data: TrainingData, steps: int, seed: int, device: torch.
     return model.eval()
 
 
-def _domain_unet(config: Any, data: TrainingData, device: torch.device, run_dir: Path, console: Console | None) -> tuple[torch.nn.Module, str]:
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Where the feature networks come from (the config values of a run)."""
+
+    vgg_weights: str = ""  # local VGG19 weights file; empty: the domain UNet stands in
+    unet_features: str = ""  # user segmenter weights (safetensors); empty: train one on the run's slices
+    unet_steps: int = 300
+    seed: int = 0
+    sizes: tuple[int, ...] = ()  # train the domain UNet at these sizes (a pyramid's scales)
+
+
+def _domain_unet(spec: FeatureSpec, data: TrainingData, device: torch.device, run_dir: Path, console: Console | None) -> tuple[torch.nn.Module, str]:
     saved = run_dir / FEATURE_UNET_FILE
-    if config.unet_features:
-        path = Path(config.unet_features)
+    if spec.unet_features:
+        path = Path(spec.unet_features)
         source = f"user segmenter {path}"
     elif saved.exists():
         path, source = saved, f"UNet trained on the run's {len(data.ids)} training slice(s)"
     else:
         if console:
-            console.print(f"training the feature UNet on {len(data.ids)} slice(s) for {config.feature_unet_steps} steps")
-        model = train_feature_unet(data, config.feature_unet_steps, config.seed, device)
+            console.print(f"training the feature UNet on {len(data.ids)} slice(s) for {spec.unet_steps} steps")
+        model = train_feature_unet(data, spec.unet_steps, spec.seed, device, sizes=spec.sizes)
         run_dir.mkdir(parents=True, exist_ok=True)
         save_file({k: v.cpu().contiguous() for k, v in model.state_dict().items()}, str(saved))
-        return model, f"UNet trained on the run's {len(data.ids)} training slice(s) ({config.feature_unet_steps} steps)"
+        return model, f"UNet trained on the run's {len(data.ids)} training slice(s) ({spec.unet_steps} steps)"
     model = unet_segmenter(3, 1, FEATURE_UNET_CHANNELS)
     try:
         model.load_state_dict(load_file(str(path)))
@@ -74,18 +96,15 @@ def _domain_unet(config: Any, data: TrainingData, device: torch.device, run_dir:
     return model.to(device).eval(), source
 
 
-def build_feature_losses(config: Any, data: TrainingData, device: torch.device, run_dir: Path, console: Console | None = None) -> tuple[dict[str, FeatureLoss], dict[str, str]]:
-    """The 'vgg' and 'unet' feature losses of the enhanced variant, and what each one uses."""
-    if config.variant != "enhanced":
-        return {}, {}
-    unet, unet_source = _domain_unet(config, data, device, run_dir, console)
-    unet_loss = FeatureLoss(ModuleFeatures(unet, ENCODER_LAYERS, source=unet_source)).to(device)
+def build_feature_losses(spec: FeatureSpec, data: TrainingData, device: torch.device, run_dir: Path, console: Console | None = None) -> tuple[dict[str, FeatureLoss], dict[str, str]]:
+    """The 'vgg' (MS-FVL) and 'unet' (MS-FUL) feature losses, and what each one uses."""
+    unet, unet_source = _domain_unet(spec, data, device, run_dir, console)
+    unet_loss = FeatureLoss(ModuleFeatures(unet, ENCODER_LAYERS, source=unet_source), UNET_LAYER_WEIGHTS).to(device)
     losses = {"unet": unet_loss}
     descriptions = {"unet": unet_loss.description}
-    if config.vgg_weights:
-        vgg_loss = FeatureLoss(VGG19Features.from_file(config.vgg_weights)).to(device)
+    if spec.vgg_weights:
+        vgg_loss = FeatureLoss(VGG19Features.from_file(spec.vgg_weights)).to(device)
         losses["vgg"], descriptions["vgg"] = vgg_loss, vgg_loss.description
-    else:
-        losses["vgg"] = unet_loss
-        descriptions["vgg"] = "fallback: no local VGG19 weights given, the domain UNet features stand in (" + unet_loss.description + ")"
+    else:  # the UNet term takes the VGG term's weight too; computing the same features twice would only cost time
+        descriptions["vgg"] = "fallback: no local VGG19 weights given; the VGG term's weight is added to the domain-UNet term"
     return losses, descriptions

@@ -30,7 +30,8 @@ from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.synth.base import DIVERSIFIERS, Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
 from radsynth.synth.checkpoint import file_sha256, latest_checkpoint, load_module_weights
 from radsynth.synth.conditions import condition_tensor
-from radsynth.synth.feature_extractors import build_feature_losses
+from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses
+from radsynth.synth.reconstruction import mixed_reconstruction
 from radsynth.synth.schedule import LinearDecay
 from radsynth.synth.trainer import Trainer, TrainerOptions, resolve_device
 
@@ -153,12 +154,7 @@ class Pix2PixMethod:
         """The weighted reconstruction terms (already multiplied by their lambdas)."""
         if self.config.variant == "pix2pix":
             return {"wppl": self.config.lambda_wppl * self.wppl(fake, real, label)}
-        l_wppl, l_ssim, l_vgg, l_unet = self.config.enhanced_lambdas
-        terms = {"wppl": l_wppl * self.wppl(fake, real, label), "msssim": l_ssim * self.msssim(fake, real)}
-        weights = {"vgg": l_vgg, "unet": l_unet}
-        for name, loss in self.feature_losses.items():
-            terms[name] = weights[name] * loss(fake, real)
-        return terms
+        return mixed_reconstruction(self.config.enhanced_lambdas, self.wppl, self.msssim, self.feature_losses, fake, real, label)
 
     def train_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
         self.generator.train()
@@ -227,7 +223,10 @@ class Pix2Pix(Synthesizer):
         torch_device = resolve_device(device)
         training = load_training_data(Path(data), config.size, config.slice_ids)
         start_run(Path(out_dir), config.variant, config_to_dict(config), training, resume, force)
-        feature_losses, descriptions = build_feature_losses(config, training, torch_device, Path(out_dir), console)
+        feature_losses, descriptions = {}, {}
+        if config.variant == "enhanced":
+            spec = FeatureSpec(config.vgg_weights, config.unet_features, config.feature_unet_steps, config.seed)
+            feature_losses, descriptions = build_feature_losses(spec, training, torch_device, Path(out_dir), console)
         update_run(Path(out_dir), extractors=descriptions)
         method = Pix2PixMethod(config, training, torch_device, feature_losses)
         options = TrainerOptions(
@@ -255,6 +254,10 @@ class Pix2Pix(Synthesizer):
     @property
     def checkpoint_sha256(self) -> str:
         return file_sha256(self.checkpoint)
+
+    @property
+    def output_size(self) -> int:
+        return self.config.size
 
     @torch.no_grad()
     def generate(self, labels: torch.Tensor, seed: int, diversify: str = "none") -> torch.Tensor:

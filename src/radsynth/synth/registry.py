@@ -8,6 +8,8 @@ from typing import Any
 
 from radsynth.errors import InputError
 from radsynth.synth.base import Synthesizer, read_run
+from radsynth.synth.cosingan import PRESETS as COSINGAN_PRESETS
+from radsynth.synth.cosingan import CoSinGAN, CoSinGANConfig
 from radsynth.synth.pix2pix import PRESETS as PIX2PIX_PRESETS
 from radsynth.synth.pix2pix import Pix2Pix, Pix2PixConfig
 
@@ -23,9 +25,10 @@ class MethodEntry:
 METHODS: dict[str, MethodEntry] = {
     "pix2pix": MethodEntry(Pix2Pix, Pix2PixConfig, PIX2PIX_PRESETS, {"variant": "pix2pix"}),
     "enhanced-pix2pix": MethodEntry(Pix2Pix, Pix2PixConfig, PIX2PIX_PRESETS, {"variant": "enhanced"}),
+    "cosingan": MethodEntry(CoSinGAN, CoSinGANConfig, COSINGAN_PRESETS),
 }
 # run.json records the variant as its method; map it back to the entry that loads it
-RUN_METHODS = {"pix2pix": "pix2pix", "enhanced": "enhanced-pix2pix"}
+RUN_METHODS = {"pix2pix": "pix2pix", "enhanced": "enhanced-pix2pix", "cosingan": "cosingan"}
 
 
 def method_entry(name: str) -> MethodEntry:

@@ -1,0 +1,432 @@
+"""CoSinGAN: mask-conditional CT synthesis learned from ONE annotated slice (Zhang et al. 2020).
+
+A pyramid of two-stage GANs over the scales 32 ... 512 px (section 2.1). At scale i:
+
+* stage 1, G_is, conditional super-resolution (eq. 1): ``O_is = G_is(U(O_{i-1}) + C_i)``; scale 0
+  takes ``C_0`` alone. The condition is ADDED, as eq. 1 writes, not concatenated: the input stays
+  one channel, which is what lets stage 2 start as an exact copy of G_is and take ``O_is`` (one
+  channel) as its input;
+* stage 2, G_ir, unconditional restoration (eqs. 2-3), initialised as a copy of the trained G_is:
+  ``O_i = G_ir(O_is)``.
+
+Each stage is trained against its own conditional patch discriminator ``D(C_i, image)`` (eqs. 4-5)
+with pix2pix's adversarial loss plus the mixed reconstruction loss (eq. 6: WPPL 10, MS-SSIM 1,
+VGG feature 10, UNet feature 10). Stage 1 sees strong augmentation whose intensity falls as the
+scale grows, stage 2 weak augmentation (section 2.3). The training pair is augmented at the scale
+being trained, and the lower-scale inputs are regenerated from the augmented condition through the
+frozen scales 0..i-1, never by augmenting O_{i-1}.
+
+Every number of sections 2.1 and 3.2.1 is a config default; "epochs" on a single image are
+counted as steps of one mini-batch of augmented copies.
+
+Where the paper is silent, radsynth chooses and says so here:
+
+* dropout (needed for the AD diversifier) sits in the innermost decoder block only
+  (``dropout_blocks=1``). pix2pix's three dropout blocks would cover the whole decoder of the 4-
+  and 5-deep generators at 32-96 px; measured on a phantom slice at 32 px after 300 steps (PSNR
+  of the training slice): 16.2 dB with three blocks, 18.0 dB with one, 19.5 dB without dropout.
+* the UNet-feature weights gamma_k are 1/5 for each of the five encoder blocks;
+* strong augmentation falls linearly to ``strong_final`` (half) of its intensity at the last scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+
+from radsynth.config import config_from_dict, config_to_dict
+from radsynth.data.augment import STRONG, WEAK, AugmentSpec, augment_pair, resize_batch, weakened
+from radsynth.errors import InputError
+from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
+from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
+from radsynth.report.grids import save_grid
+from radsynth.synth.base import Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
+from radsynth.synth.checkpoint import file_sha256, latest_checkpoint, read_checkpoint, restore
+from radsynth.synth.conditions import condition_tensor
+from radsynth.synth.diversify import RC_DELTAS, random_condition
+from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses
+from radsynth.synth.reconstruction import mixed_reconstruction
+from radsynth.synth.schedule import LinearDecay
+from radsynth.synth.trainer import Trainer, TrainerOptions, resolve_device, step_seed
+
+SCALES = (32, 48, 64, 96, 128, 192, 256, 384, 512)  # section 2.1
+GENERATOR_DOWNS = (4, 4, 5, 5, 6, 6, 7, 7, 8)  # section 2.1: 2x downsamplings of each UNet
+DISCRIMINATOR_CONVS = (6, 6, 7, 7, 8, 8, 9, 9, 10)  # section 2.1: conv layers of each patch discriminator
+DIVERSIFIERS = ("none", "dropout", "rc")
+
+
+@dataclass(frozen=True)
+class CoSinGANConfig:
+    """CoSinGAN; defaults are the paper's (sections 2.1, 2.2, 2.3, 3.2.1, 3.2.4)."""
+
+    scales: tuple[int, ...] = SCALES
+    generator_downs: tuple[int, ...] = GENERATOR_DOWNS
+    discriminator_convs: tuple[int, ...] = DISCRIMINATOR_CONVS
+    ngf: int = 64  # pix2pix widths (the paper builds on pix2pix, section 2.1)
+    ndf: int = 64
+    norm: str = "batch"
+    dropout: float = 0.5  # 3.2.4: AD uses dropout 50 % at test time
+    dropout_blocks: int = 1  # decoder blocks with dropout, innermost first; see the module docstring
+    d_padding: int = 2  # pix2pixHD's padding: with pix2pix's 1 these depths leave no logits at 32, 64, ... px
+    stage1_steps: int = 4000  # 3.2.1: 4000 epochs, strong augmentation
+    stage1_lr: float = 2e-4  # 3.2.1
+    stage1_decay_fraction: float = 0.5  # 3.2.1: linear decay (0.05 %/epoch) after 2000 of 4000
+    stage2_steps: int = 2000  # 3.2.1: 2000 epochs, weak augmentation
+    stage2_lr: float = 1e-4  # 3.2.1
+    stage2_decay_fraction: float = 0.5  # 3.2.1: decay (0.1 %/epoch) after 1000 of 2000
+    batch_size: int = 4  # 3.2.1
+    large_batch_size: int = 2  # 3.2.1: batch 2 at 512 x 512 ...
+    large_scale: int = 512  # ... i.e. for scales of at least this size
+    beta1: float = 0.5  # 3.2.1
+    beta2: float = 0.999
+    gan_mode: str = "vanilla"  # pix2pix's adversarial loss (section 2.2)
+    lambdas: tuple[float, float, float, float] = (10.0, 1.0, 10.0, 10.0)  # 3.2.1: WPPL, MS-SSIM, MS-FVL, MS-FUL
+    wppl_weights: tuple[float, float, float] = (0.1, 0.5, 1.0)  # 3.2.1: background, lung, infection
+    strong_final: float = 0.5  # SA intensity at the last scale relative to the first (2.3 gives no number)
+    rc_deltas: tuple[float, float, float] = RC_DELTAS  # 3.2.4, eq. 10
+    vgg_weights: str = ""  # local VGG19 weights for MS-FVL; empty: the domain UNet stands in
+    unet_features: str = ""  # user segmenter weights for MS-FUL; empty: a UNet trained on the same slice
+    feature_unet_steps: int = 600  # radsynth's choice
+    slice_ids: tuple[str, ...] = ()  # exactly one slice of the prepared set
+    amp: bool = True  # bf16 autocast on CUDA
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 250
+
+    def __post_init__(self) -> None:
+        n = len(self.scales)
+        if n == 0 or len(self.generator_downs) != n or len(self.discriminator_convs) != n:
+            raise ValueError(f"scales, generator_downs and discriminator_convs need one entry per scale ({n})")
+        if list(self.scales) != sorted(set(self.scales)):
+            raise ValueError(f"scales must increase, got {self.scales}")
+        for size, downs in zip(self.scales, self.generator_downs):
+            if size % 2**downs:
+                raise ValueError(f"scale {size} is not divisible by 2**{downs} (generator_downs)")
+        for name in ("stage1_steps", "stage2_steps", "batch_size", "large_batch_size", "ngf", "ndf", "log_every", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        for name in ("stage1_decay_fraction", "stage2_decay_fraction", "strong_final"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must lie in [0, 1]")
+        if len(self.slice_ids) > 1:
+            raise ValueError(f"CoSinGAN learns from ONE slice; got {len(self.slice_ids)} slice ids")
+
+    def batch_for(self, size: int) -> int:
+        return self.large_batch_size if size >= self.large_scale else self.batch_size
+
+    def strong_for(self, index: int) -> AugmentSpec:
+        """SA at scale ``index``: full strength at scale 0, ``strong_final`` of it at the last scale."""
+        last = max(len(self.scales) - 1, 1)
+        return weakened(STRONG, 1.0 - (1.0 - self.strong_final) * index / last)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    # CPU: the 32 -> 128 pyramid, narrower nets; finishes in minutes on 2 cores (see the issue notes)
+    "quick": {
+        "scales": [32, 48, 64, 96, 128],
+        "generator_downs": [4, 4, 5, 5, 6],
+        "discriminator_convs": [6, 6, 7, 7, 8],
+        "ngf": 32,
+        "ndf": 32,
+        "stage1_steps": 300,
+        "stage2_steps": 150,
+        "feature_unet_steps": 300,
+        "sample_every": 150,
+        "checkpoint_every": 50,
+    },
+}
+
+
+class Pyramid(torch.nn.Module):
+    """The generators of all scales: ``stage1[i]`` (G_is) and ``stage2[i]`` (G_ir)."""
+
+    def __init__(self, config: CoSinGANConfig) -> None:
+        super().__init__()
+        self.scales = config.scales
+
+        def generator(downs: int) -> UNetGenerator:
+            return UNetGenerator(
+                1, 1, num_downs=downs, ngf=config.ngf, norm=config.norm, dropout=config.dropout, dropout_blocks=config.dropout_blocks
+            )
+
+        self.stage1 = torch.nn.ModuleList(generator(d) for d in config.generator_downs)
+        self.stage2 = torch.nn.ModuleList(generator(d) for d in config.generator_downs)
+
+    def stage_input(self, index: int, previous: torch.Tensor | None, condition: torch.Tensor) -> torch.Tensor:
+        """Eq. 1's ``U(O_{i-1}) + C_i`` (scale 0: ``C_0``); (N, 1, s_i, s_i)."""
+        if index == 0 or previous is None:
+            return condition
+        size = self.scales[index]
+        return F.interpolate(previous, size=(size, size), mode="bilinear", align_corners=False) + condition
+
+    def run(self, conditions: list[torch.Tensor], upto: int, with_stages: bool = False) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """O_upto from the per-scale conditions (eq. 3 applied scale by scale).
+
+        Returns the final output and, with ``with_stages``, every scale's (O_is, O_ir).
+        """
+        previous = None
+        stages = []
+        for index in range(upto + 1):
+            o_s = self.stage1[index](self.stage_input(index, previous, conditions[index]))
+            previous = self.stage2[index](o_s)
+            if with_stages:
+                stages.append((o_s, previous))
+        return previous, stages
+
+
+def scale_conditions(labels: torch.Tensor, scales: tuple[int, ...], upto: int, rc: tuple[torch.Generator, tuple[float, float, float]] | None = None) -> list[torch.Tensor]:
+    """(N, H, W) labels -> conditions C_0..C_upto, each (N, 1, s, s) (nearest resize; RC when given)."""
+    out = []
+    for size in scales[: upto + 1]:
+        small = F.interpolate(labels[:, None].float(), size=(size, size), mode="nearest-exact")[:, 0].round().long()
+        out.append(random_condition(small, rc[0], rc[1]) if rc else condition_tensor(small))
+    return out
+
+
+class StageMethod:
+    """Training of one stage at one scale, for the ``Trainer``."""
+
+    def __init__(
+        self,
+        config: CoSinGANConfig,
+        pyramid: Pyramid,
+        index: int,
+        stage: int,
+        pairs: list[tuple[torch.Tensor, torch.Tensor]],
+        feature_losses: dict[str, FeatureLoss],
+        device: torch.device,
+    ) -> None:
+        self.config, self.pyramid, self.index, self.stage, self.device = config, pyramid, index, stage, device
+        self.size = config.scales[index]
+        self.image, self.label = pairs[index]
+        self.generator = pyramid.stage1[index] if stage == 1 else pyramid.stage2[index]
+        torch.manual_seed(step_seed(config.seed, f"discriminator-{index}-{stage}", 0))
+        self.discriminator = PatchDiscriminator.from_total_convs(
+            2, config.discriminator_convs[index], ndf=config.ndf, norm=config.norm, padding=config.d_padding
+        ).to(device)
+        lr = config.stage1_lr if stage == 1 else config.stage2_lr
+        steps = config.stage1_steps if stage == 1 else config.stage2_steps
+        fraction = config.stage1_decay_fraction if stage == 1 else config.stage2_decay_fraction
+        betas = (config.beta1, config.beta2)
+        self._optimizers = {
+            "generator": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
+            "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas),
+        }
+        schedule = LinearDecay(lr, round(fraction * steps), steps)
+        self._schedules = {"generator": schedule, "discriminator": schedule}
+        self.augment = config.strong_for(index) if stage == 1 else WEAK
+        self.adversarial = AdversarialLoss(config.gan_mode)
+        self.wppl = WeightedPixelL1(config.wppl_weights)
+        self.msssim = MSSSIMLoss()
+        self.feature_losses = feature_losses
+        self.preview_label = self._preview_labels()
+
+    def _preview_labels(self) -> torch.Tensor:
+        """The training condition and one fixed strongly augmented version of it, for sample grids."""
+        generator = torch.Generator().manual_seed(self.config.seed)
+        _, augmented = augment_pair(self.image, self.label, self.config.strong_for(0), generator)
+        return torch.cat([self.label, augmented])
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._optimizers
+
+    def schedules(self) -> dict[str, LinearDecay]:
+        return self._schedules
+
+    def _autocast(self) -> torch.autocast:
+        enabled = self.config.amp and self.device.type == "cuda"
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    def _frozen_output(self, conditions: list[torch.Tensor]) -> torch.Tensor | None:
+        """O_{i-1} from the frozen lower scales (eval mode, no gradients)."""
+        if self.index == 0:
+            return None
+        with torch.no_grad(), self._autocast():
+            for module in (*self.pyramid.stage1[: self.index], *self.pyramid.stage2[: self.index]):
+                module.eval()
+            output, _ = self.pyramid.run(conditions, self.index - 1)
+        return output.float()
+
+    def _forward(self, conditions: list[torch.Tensor]) -> torch.Tensor:
+        previous = self._frozen_output(conditions)
+        stage_input = self.pyramid.stage_input(self.index, previous, conditions[self.index])
+        if self.stage == 1:
+            return self.generator(stage_input)
+        with torch.no_grad():
+            self.pyramid.stage1[self.index].eval()
+            o_s = self.pyramid.stage1[self.index](stage_input)
+        return self.generator(o_s)
+
+    def train_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
+        batch = self.config.batch_for(self.size)
+        real, label = augment_pair(self.image.expand(batch, -1, -1, -1), self.label.expand(batch, -1, -1), self.augment, generator)
+        conditions = scale_conditions(label, self.config.scales, self.index)
+        condition = conditions[self.index]
+        self.generator.train()
+        self.discriminator.train()
+        with self._autocast():
+            fake = self._forward(conditions)
+            self.discriminator.requires_grad_(True)
+            d_fake = self.discriminator(torch.cat([condition, fake.detach()], 1))
+            d_real = self.discriminator(torch.cat([condition, real], 1))
+            loss_d = 0.5 * (self.adversarial(d_fake, False) + self.adversarial(d_real, True))  # eq. 5
+        self._optimizers["discriminator"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        self._optimizers["discriminator"].step()
+        self.discriminator.requires_grad_(False)
+        with self._autocast():
+            loss_adv = self.adversarial(self.discriminator(torch.cat([condition, fake], 1)), True, for_discriminator=False)
+            terms = self._reconstruction(fake.float(), real, label)
+            loss_g = loss_adv + sum(terms.values())  # eq. 4 with eq. 6
+        self._optimizers["generator"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        self._optimizers["generator"].step()
+        return {"d": loss_d.item(), "g_adv": loss_adv.item(), **{k: v.item() for k, v in terms.items()}}
+
+    def _reconstruction(self, fake: torch.Tensor, real: torch.Tensor, label: torch.Tensor) -> dict[str, torch.Tensor]:
+        return mixed_reconstruction(self.config.lambdas, self.wppl, self.msssim, self.feature_losses, fake, real, label)
+
+    @torch.no_grad()
+    def samples(self) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        self.generator.eval()
+        conditions = scale_conditions(self.preview_label, self.config.scales, self.index)
+        fake = self._forward(conditions).float()
+        labels = self.preview_label.cpu().numpy().astype(np.uint8)
+        return (
+            [self.image[0, 0].cpu().numpy(), fake[0, 0].cpu().numpy(), fake[1, 0].cpu().numpy()],
+            [labels[0], None, labels[1]],
+        )
+
+
+def phase_name(config: CoSinGANConfig, index: int, stage: int) -> str:
+    return f"scale{index}_{config.scales[index]}px_stage{stage}"
+
+
+def training_pairs(data: TrainingData, scales: tuple[int, ...], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The single training slice resized to every scale: [(image (1,1,s,s), label (1,s,s))]."""
+    if data.images.shape[-1] < scales[-1]:
+        raise InputError(
+            data.source, f"slices are {data.images.shape[-1]} px, smaller than the largest scale {scales[-1]}; prepare with --size {scales[-1]}"
+        )
+    return [tuple(t.to(device) for t in resize_batch(data.images, data.labels, size)) for size in scales]
+
+
+class CoSinGAN(Synthesizer):
+    """A trained CoSinGAN pyramid."""
+
+    name = "cosingan"
+
+    def __init__(self, config: CoSinGANConfig, pyramid: Pyramid, checkpoints: list[Path], device: torch.device) -> None:
+        self.config = config
+        self.pyramid = pyramid.to(device).eval()
+        self.checkpoints = checkpoints
+        self.device = device
+
+    @classmethod
+    def fit(
+        cls,
+        data: Path,
+        config: CoSinGANConfig,
+        out_dir: Path,
+        resume: bool = False,
+        force: bool = False,
+        device: str = "auto",
+        console: Console | None = None,
+        on_step=None,
+    ) -> CoSinGAN:
+        if len(config.slice_ids) != 1:
+            raise InputError("--slice", "CoSinGAN learns from exactly one slice: give its id (the 'id' column of manifest.csv)")
+        torch_device = resolve_device(device)
+        out_dir = Path(out_dir)
+        training = load_training_data(Path(data), None, config.slice_ids)
+        pairs = training_pairs(training, config.scales, torch_device)
+        start_run(out_dir, cls.name, config_to_dict(config), training, resume, force)
+        spec = FeatureSpec(config.vgg_weights, config.unet_features, config.feature_unet_steps, config.seed, config.scales)
+        feature_losses, descriptions = build_feature_losses(spec, TrainingData(pairs[-1][0].cpu(), pairs[-1][1].cpu(), training.ids, training.patients, training.source), torch_device, out_dir, console)
+        update_run(out_dir, extractors=descriptions, condition_input="added to the upsampled previous output (eq. 1)")
+        torch.manual_seed(config.seed)
+        pyramid = Pyramid(config).to(torch_device)
+        for index in range(len(config.scales)):
+            for stage in (1, 2):
+                phase = phase_name(config, index, stage)
+                if stage == 2 and latest_checkpoint(out_dir / phase) is None:
+                    pyramid.stage2[index].load_state_dict(pyramid.stage1[index].state_dict())  # G_ir starts as G_is
+                method = StageMethod(config, pyramid, index, stage, pairs, feature_losses, torch_device)
+                steps = config.stage1_steps if stage == 1 else config.stage2_steps
+                options = TrainerOptions(
+                    steps=steps, seed=config.seed, log_every=config.log_every, sample_every=min(config.sample_every, steps),
+                    checkpoint_every=config.checkpoint_every, phase=phase,
+                )
+                if console:
+                    console.print(f"{phase}: {steps} steps, batch {config.batch_for(config.scales[index])}")
+                Trainer(method, out_dir, options, console=console, on_step=on_step).fit(resume=resume)
+        model = cls.load(out_dir, device)
+        model.save_scale_figure(pairs[-1][1], out_dir / "scales.png")
+        return model
+
+    @classmethod
+    def load(cls, run_dir: Path, device: str = "auto") -> CoSinGAN:
+        record = read_run(run_dir)
+        if record["method"] != cls.name:
+            raise InputError(run_dir, f"is a '{record['method']}' run, not cosingan")
+        config = config_from_dict(CoSinGANConfig, record["config"], f"{run_dir}/run.json")
+        pyramid = Pyramid(config)
+        checkpoints = []
+        for index in range(len(config.scales)):
+            for stage, modules in ((1, pyramid.stage1), (2, pyramid.stage2)):
+                path = latest_checkpoint(Path(run_dir) / phase_name(config, index, stage))
+                steps = config.stage1_steps if stage == 1 else config.stage2_steps
+                checkpoint = read_checkpoint(path) if path else None
+                if checkpoint is None or checkpoint.step < steps:
+                    raise InputError(run_dir, f"is not fully trained ({phase_name(config, index, stage)} unfinished); continue it with --resume")
+                restore(checkpoint, {"generator": modules[index]}, {})  # the discriminator is not needed to synthesize
+                checkpoints.append(path)
+        return cls(config, pyramid, checkpoints, resolve_device(device))
+
+    @property
+    def checkpoint_sha256(self) -> str:
+        digest = hashlib.sha256()
+        for path in self.checkpoints:
+            digest.update(file_sha256(path).encode())
+        return digest.hexdigest()
+
+    @property
+    def output_size(self) -> int:
+        return self.config.scales[-1]
+
+    @torch.no_grad()
+    def generate(self, labels: torch.Tensor, seed: int, diversify: str = "none") -> torch.Tensor:
+        """(N, H, W) labels -> (N, 1, S, S) images at the largest scale S; diversify none | dropout | rc."""
+        if diversify not in DIVERSIFIERS:
+            raise InputError("--diversify", f"cosingan supports {', '.join(DIVERSIFIERS)} (and fusion with --fuse-with), not '{diversify}'")
+        torch.manual_seed(seed)
+        rc = (torch.Generator().manual_seed(seed), self.config.rc_deltas) if diversify == "rc" else None
+        conditions = [c.to(self.device) for c in scale_conditions(labels.cpu(), self.config.scales, len(self.config.scales) - 1, rc)]
+        self.pyramid.eval()
+        set_dropout_active(self.pyramid, diversify == "dropout")
+        output, _ = self.pyramid.run(conditions, len(self.config.scales) - 1)
+        set_dropout_active(self.pyramid, False)
+        return output.float().cpu()
+
+    @torch.no_grad()
+    def save_scale_figure(self, label: torch.Tensor, path: Path, panel: int = 128) -> Path:
+        """Fig. 8: for one condition, every scale's stage-1 and stage-2 output, resized to ``panel`` px."""
+        conditions = [c.to(self.device) for c in scale_conditions(label.cpu(), self.config.scales, len(self.config.scales) - 1)]
+        _, stages = self.pyramid.run(conditions, len(self.config.scales) - 1, with_stages=True)
+        images = []
+        for o_s, o_r in stages:
+            for image in (o_s, o_r):
+                images.append(F.interpolate(image.float(), size=(panel, panel), mode="bilinear", align_corners=False)[0, 0].cpu().numpy())
+        return save_grid(path, images, None, columns=2 * min(len(stages), 5))

@@ -1,0 +1,70 @@
+"""CoSinGAN's diversification methods (section 3.2.4) that work on any mask-conditional synthesizer.
+
+* AD (applying dropout at test time) lives in each synthesizer (``diversify='dropout'``).
+* RC, randomizing the input condition (eq. 10): the grey level of each category is drawn per image
+  (and, in a pyramid, per scale): background in [0, δb], lung in [128 - δl, 128 + δl], infection in
+  [255 - δi, 255], with (δb, δl, δi) = (16, 16, 32) in the paper. One value per category and image,
+  so the condition stays piecewise constant like the training conditions.
+* IF, image fusion (eq. 11): I_f = ζ I_1 + (1 - ζ) I_2 for the images two synthesizers (trained on
+  two different slices) make from the same condition, ζ ~ U(0, 1) per image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+from radsynth.data.labels import CONDITION_GREY_LEVELS, to_categories
+from radsynth.errors import InputError
+from radsynth.synth.base import Synthesizer
+
+RC_DELTAS = (16.0, 16.0, 32.0)  # CoSinGAN section 3.2.4: δb, δl, δi
+
+
+def random_condition(label: torch.Tensor, generator: torch.Generator, deltas: tuple[float, float, float] = RC_DELTAS) -> torch.Tensor:
+    """(N, H, W) schema labels -> (N, 1, H, W) condition in [-1, 1] with randomized grey levels (eq. 10)."""
+    n = label.shape[0]
+    u = torch.rand((n, 3), generator=generator)
+    background = u[:, 0] * deltas[0]
+    lung = CONDITION_GREY_LEVELS[1] - deltas[1] + 2 * deltas[1] * u[:, 1]
+    infection = CONDITION_GREY_LEVELS[2] - deltas[2] * u[:, 2]
+    levels = torch.stack([background, lung, infection], dim=1).to(label.device)  # (N, 3) grey values
+    grey = torch.gather(levels, 1, to_categories(label).long().reshape(n, -1)).reshape(label.shape)
+    return (grey / 127.5 - 1.0)[:, None]
+
+
+class FusedSynthesizer(Synthesizer):
+    """IF: fuse the outputs of two synthesizers for the same condition with ζ ~ U(0, 1) per image."""
+
+    name = "fusion"
+
+    def __init__(self, first: Synthesizer, second: Synthesizer) -> None:
+        if first.output_size != second.output_size:
+            raise InputError("--fuse-with", f"the two runs make {first.output_size} and {second.output_size} px images; fusion needs one size")
+        self.first = first
+        self.second = second
+
+    @property
+    def output_size(self) -> int:
+        return self.first.output_size
+
+    @classmethod
+    def fit(cls, *args, **kwargs):  # pragma: no cover - a fusion is built from two trained runs
+        raise InputError("fusion", "is not trained; train two runs and synthesize with --diversify fusion --fuse-with RUN2")
+
+    @classmethod
+    def load(cls, *args, **kwargs):  # pragma: no cover
+        raise InputError("fusion", "load the two runs and pass them to FusedSynthesizer")
+
+    @property
+    def checkpoint_sha256(self) -> str:
+        return hashlib.sha256((self.first.checkpoint_sha256 + self.second.checkpoint_sha256).encode()).hexdigest()
+
+    @torch.no_grad()
+    def generate(self, labels: torch.Tensor, seed: int, diversify: str = "fusion") -> torch.Tensor:
+        """(N, H, W) labels -> (N, 1, H, W) fused images in [-1, 1]; each run uses no other diversifier."""
+        a = self.first.generate(labels, seed, "none")
+        b = self.second.generate(labels, seed, "none")
+        zeta = torch.rand((labels.shape[0], 1, 1, 1), generator=torch.Generator().manual_seed(seed))
+        return zeta * a + (1 - zeta) * b
