@@ -1,11 +1,11 @@
-"""``radsynth demo``: the pipeline on the embedded phantom, end to end, on a CPU in about a minute.
+"""``radsynth demo``: the pipeline on the embedded phantom, end to end, on a CPU in about two minutes.
 
 1. Write phantom chest CT volumes (NIfTI in HU) and read them back through the same reader real
-   data goes through; 2. prepare a patient-split 64 px slice set; 3. train pix2pix (the CoSinGAN
-   paper's baseline) on ONE annotated slice, the few-example setting radsynth is for; 4. synthesize
-   images for the masks of the held-out test patients and write real-vs-synthetic grids;
-   5. the same data path for phantom chest X-rays by class. Later stages (CoSinGAN, evaluation,
-   report) add their steps here as they land.
+   data goes through; 2. prepare a patient-split 64 px slice set; 3. train CoSinGAN (a 32 -> 64 px
+   pyramid) and its pix2pix baseline on ONE annotated slice, the few-example setting radsynth is
+   for; 4. synthesize images for the masks of the held-out test patients (CoSinGAN with randomized
+   conditions) and write real-vs-synthetic grids; 5. the same data path for phantom chest X-rays by
+   class. Later stages (evaluation, report) add their steps here as they land.
 """
 
 from __future__ import annotations
@@ -24,12 +24,19 @@ from radsynth.data.inspect import summarise
 from radsynth.data.prepare import PrepareOptions, prepare
 from radsynth.data.slices import SliceSet
 from radsynth.report.grids import save_grid
+from radsynth.synth.cosingan import PRESETS as COSINGAN_PRESETS
+from radsynth.synth.cosingan import CoSinGAN, CoSinGANConfig
 from radsynth.synth.generate import synthesize_set
 from radsynth.synth.pix2pix import PRESETS, Pix2Pix, Pix2PixConfig
 
 DEMO_CT = {"patients": 6, "slices": 12, "size": 64}
 DEMO_CXR = {"per_class": 12, "size": 128}
 DEMO_STEPS = 300
+# CoSinGAN at CPU-demo size: the 32 -> 64 part of the paper's pyramid, narrow nets, few steps
+DEMO_COSINGAN = {
+    "scales": [32, 48, 64], "generator_downs": [4, 4, 5], "discriminator_convs": [6, 6, 7], "ngf": 16, "ndf": 16,
+    "stage1_steps": 150, "stage2_steps": 75, "feature_unet_steps": 60, "sample_every": 75, "checkpoint_every": 75,
+}
 
 
 def _grid_of(prepared: Path, path: Path, count: int = 8) -> Path:
@@ -76,19 +83,25 @@ def run_demo(out: Path, seed: int = 0, force: bool = False, console: Console | N
         prepare(ct, prepared, PrepareOptions(size=DEMO_CT["size"], seed=seed))
         _grid_of(prepared, tmp / "ct-prepared-grid.png")
         slice_id = _training_slice(prepared)
-        console.print(f"[bold]3. train pix2pix on ONE slice[/] ({slice_id}), {DEMO_STEPS} steps, strong augmentation")
+        console.print(f"[bold]3a. train CoSinGAN on ONE slice[/] ({slice_id}): 32 -> 64 px pyramid, two stages per scale")
+        cosingan_config = build_config(CoSinGANConfig, COSINGAN_PRESETS, None, {**DEMO_COSINGAN, "slice_ids": [slice_id], "seed": seed})
+        cosingan = CoSinGAN.fit(prepared, cosingan_config, tmp / "cosingan-run", device="auto", console=console)
+        console.print(f"[bold]3b. train the pix2pix baseline on the same slice[/], {DEMO_STEPS} steps")
         config = build_config(Pix2PixConfig, PRESETS, "quick", {"steps": DEMO_STEPS, "slice_ids": [slice_id], "seed": seed})
-        model = Pix2Pix.fit(prepared, config, tmp / "pix2pix-run", device="auto", console=console)
+        pix2pix = Pix2Pix.fit(prepared, config, tmp / "pix2pix-run", device="auto", console=console)
         console.print("[bold]4. synthesize[/] from the masks of the held-out test patients")
-        synthesize_set(model, "pix2pix", model.output_size, prepared, tmp / "ct-synthetic", split="test", seed=seed)
-        _real_vs_synthetic(prepared, tmp / "ct-synthetic", tmp / "ct-real-vs-synthetic.png")
+        synthesize_set(cosingan, "cosingan", cosingan.output_size, prepared, tmp / "ct-synthetic-cosingan", split="test", seed=seed, diversify="rc")
+        synthesize_set(pix2pix, "pix2pix", pix2pix.output_size, prepared, tmp / "ct-synthetic-pix2pix", split="test", seed=seed)
+        _real_vs_synthetic(prepared, tmp / "ct-synthetic-cosingan", tmp / "ct-real-vs-cosingan.png")
+        _real_vs_synthetic(prepared, tmp / "ct-synthetic-pix2pix", tmp / "ct-real-vs-pix2pix.png")
         console.print(f"[bold]5. phantom chest X-rays[/]: {DEMO_CXR['per_class']} per class")
         phantom.write_cxr_phantom(tmp / "phantom-cxr", DEMO_CXR["per_class"], 256, seed)
         cxr = open_source(tmp / "phantom-cxr")
         prepare(cxr, tmp / "cxr-prepared", PrepareOptions(size=DEMO_CXR["size"], seed=seed))
         _grid_of(tmp / "cxr-prepared", tmp / "cxr-prepared-grid.png")
     console.print(
-        f"[bold green]done[/] in {time.perf_counter() - start:.0f} s: {out}/ — look at ct-real-vs-synthetic.png "
-        "(real test slice, its mask, pix2pix's image from that mask), ct-prepared-grid.png, cxr-prepared-grid.png"
+        f"[bold green]done[/] in {time.perf_counter() - start:.0f} s: {out}/ — look at ct-real-vs-cosingan.png and "
+        "ct-real-vs-pix2pix.png (real test slice, its mask, the image synthesized from that mask), cosingan-run/scales.png, "
+        "ct-prepared-grid.png, cxr-prepared-grid.png"
     )
     return out
