@@ -85,7 +85,7 @@ def _train_cmd(data: Path, out: Path, steps: int, *extra: str) -> list[str]:
 
 def test_sigkill_then_resume_equals_uninterrupted(phantom_prepared, tmp_path):
     steps = 400
-    assert subprocess.run(_train_cmd(phantom_prepared, tmp_path / "straight", steps), capture_output=True).returncode == 0
+    assert subprocess.run(_train_cmd(phantom_prepared, tmp_path / "straight", steps), capture_output=True, timeout=600).returncode == 0
     proc = subprocess.Popen(_train_cmd(phantom_prepared, tmp_path / "killed", steps), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pointer = tmp_path / "killed" / "train" / "checkpoints" / "latest.json"
     deadline = time.time() + 120
@@ -95,7 +95,7 @@ def test_sigkill_then_resume_equals_uninterrupted(phantom_prepared, tmp_path):
     proc.wait()
     killed_at = json.loads(pointer.read_text())["step"]
     assert 40 <= killed_at < steps, "training finished before it could be killed; raise the step count"
-    resumed = subprocess.run(_train_cmd(phantom_prepared, tmp_path / "killed", steps, "--resume"), capture_output=True, text=True)
+    resumed = subprocess.run(_train_cmd(phantom_prepared, tmp_path / "killed", steps, "--resume"), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     straight, after = _state(tmp_path / "straight"), _state(tmp_path / "killed")
     assert all(torch.equal(straight[k], after[k]) for k in straight)
