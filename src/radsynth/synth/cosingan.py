@@ -54,7 +54,7 @@ from radsynth.synth.diversify import RC_DELTAS, random_condition
 from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses
 from radsynth.synth.reconstruction import mixed_reconstruction
 from radsynth.synth.schedule import LinearDecay
-from radsynth.synth.trainer import Trainer, TrainerOptions, resolve_device, step_seed
+from radsynth.synth.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device, step_seed
 
 SCALES = (32, 48, 64, 96, 128, 192, 256, 384, 512)  # section 2.1
 GENERATOR_DOWNS = (4, 4, 5, 5, 6, 6, 7, 7, 8)  # section 2.1: 2x downsamplings of each UNet
@@ -246,8 +246,7 @@ class StageMethod:
         return self._schedules
 
     def _autocast(self) -> torch.autocast:
-        enabled = self.config.amp and self.device.type == "cuda"
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        return amp_autocast(self.device, self.config.amp)
 
     def _frozen_output(self, conditions: list[torch.Tensor]) -> torch.Tensor | None:
         """O_{i-1} from the frozen lower scales (eval mode, no gradients)."""

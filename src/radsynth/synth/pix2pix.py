@@ -33,7 +33,7 @@ from radsynth.synth.conditions import condition_tensor
 from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses
 from radsynth.synth.reconstruction import mixed_reconstruction
 from radsynth.synth.schedule import LinearDecay
-from radsynth.synth.trainer import Trainer, TrainerOptions, resolve_device
+from radsynth.synth.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
 
 VARIANTS = ("pix2pix", "enhanced")
 AUGMENTS = {"strong": STRONG, "weak": WEAK, "none": NONE}
@@ -133,9 +133,7 @@ class Pix2PixMethod:
         self.sample_index = torch.arange(min(4, len(self.images)))
 
     def _autocast(self) -> torch.autocast:
-        """bf16 autocast on CUDA when ``amp``; a no-op context on CPU (bf16 needs no loss scaling)."""
-        enabled = self.config.amp and self.device.type == "cuda"
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        return amp_autocast(self.device, self.config.amp)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
