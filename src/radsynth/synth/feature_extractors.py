@@ -19,13 +19,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from rich.console import Console
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from radsynth.data.augment import STRONG, augment_pair, resize_batch
 from radsynth.data.labels import to_categories
-from radsynth.errors import InputError
 from radsynth.losses import FeatureLoss, ModuleFeatures, VGG19Features
-from radsynth.nets.segmenter import ENCODER_LAYERS, unet_segmenter
+from radsynth.nets.segmenter import ENCODER_LAYERS, unet_from_weights, unet_segmenter
 from radsynth.synth.base import TrainingData
 from radsynth.synth.trainer import step_seed
 
@@ -88,11 +87,7 @@ def _domain_unet(spec: FeatureSpec, data: TrainingData, device: torch.device, ru
         run_dir.mkdir(parents=True, exist_ok=True)
         save_file({k: v.cpu().contiguous() for k, v in model.state_dict().items()}, str(saved))
         return model, f"UNet trained on the run's {len(data.ids)} training slice(s) ({spec.unet_steps} steps)"
-    model = unet_segmenter(3, 1, FEATURE_UNET_CHANNELS)
-    try:
-        model.load_state_dict(load_file(str(path)))
-    except Exception as exc:
-        raise InputError(path, f"not a radsynth feature UNet ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    model = unet_from_weights(path, FEATURE_UNET_CHANNELS)  # a `radsynth evaluate segment` UNet brings its own width
     return model.to(device).eval(), source
 
 

@@ -1,0 +1,113 @@
+"""Training-set protocols: SPEC parsing, equal samples seen, leakage refusals, sweep sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from radsynth.data.slices import SliceSet
+from radsynth.errors import InputError
+from radsynth.evaluate.config import SegmentConfig
+from radsynth.evaluate.protocols import build_training_set, epoch_order, load_test_sets, parse_spec
+from radsynth.evaluate.train import SegmenterMethod
+from radsynth.synth.export import SyntheticSlice, write_synthetic_set
+
+
+def _fake_synthetic(prepared: Path, out: Path, split: str, copies: int = 1) -> Path:
+    """A synthetic set made from the ``split`` slices of ``prepared`` (images reused as 'generated')."""
+    dataset = SliceSet(prepared, split=split)
+    items = []
+    for copy in range(copies):
+        for image, label, meta in dataset:
+            items.append(
+                SyntheticSlice(
+                    image=image[0].numpy(), label=label.numpy().astype(np.uint8), patient=meta["patient"], split=meta["split"],
+                    slice_index=int(meta["slice_index"]), condition_id=meta["id"], seed=copy, diversifier="none",
+                )
+            )
+    return write_synthetic_set(out, items, "fake", "0" * 64, str(Path(prepared).resolve()), {"seed": 0})
+
+
+@pytest.mark.parametrize(
+    "text, kind, ids, fraction",
+    [("oc", "oc", (), 0.0), ("sin:000003", "sin", ("000003",), 0.0), ("two:a,b", "two", ("a", "b"), 0.0),
+     ("sin:auto", "sin", ("auto",), 0.0), ("replace:0.3:/x/y", "replace", (), 0.3), ("add:40%:/x/y", "add", (), 0.4)],
+)
+def test_parse_spec(text, kind, ids, fraction):
+    spec = parse_spec(text)
+    assert (spec.kind, spec.slice_ids, spec.fraction) == (kind, ids, pytest.approx(fraction))
+
+
+@pytest.mark.parametrize("text", ["ocx", "oc:1", "sin:", "sin:a,b", "two:a", "two:a,a", "replace:0.3", "replace:1.5:/x", "add:-0.1:/x", "replace:abc:/x"])
+def test_parse_spec_refuses(text):
+    with pytest.raises(InputError):
+        parse_spec(text)
+
+
+def test_epoch_order_repeats_a_small_pool_evenly():
+    order = epoch_order(3, 10, seed=0, epoch=0)
+    assert len(order) == 10 and sorted(np.bincount(order).tolist()) == [3, 3, 4]
+    assert np.array_equal(order, epoch_order(3, 10, seed=0, epoch=0))
+    assert not np.array_equal(order, epoch_order(3, 10, seed=0, epoch=1))
+    assert sorted(epoch_order(10, 10, seed=0, epoch=0).tolist()) == list(range(10))  # OC-TS: each slice once per epoch
+
+
+def test_every_protocol_sees_the_same_number_of_samples(phantom_prepared, tmp_path):
+    test = load_test_sets([phantom_prepared])
+    synth = _fake_synthetic(phantom_prepared, tmp_path / "synth", "train", copies=3)
+    config = SegmentConfig(size=32, epochs=3, batch_size=4, unet_features=(4, 4, 8, 8, 8, 4))
+    seen = {}
+    for spec in ("oc", "sin:auto", "two:000012,000013", f"synth:{synth}", f"replace:0.5:{synth}", f"add:0.5:{synth}"):
+        pool = build_training_set(parse_spec(spec), phantom_prepared, test, 32)
+        method = SegmenterMethod(config, pool, typed=False, device=torch.device("cpu"))
+        seen[spec] = (method.total_steps, sum(len(method.batch_indices(s)) for s in range(method.total_steps)))
+    # OC-TS has 6 slices: 3 epochs x 6 samples = 18 samples in 3 x ceil(6 / 4) = 6 steps, whatever the pool
+    assert set(seen.values()) == {(6, 18)}, seen
+
+
+def test_pool_sizes(phantom_prepared, tmp_path):
+    test = load_test_sets([phantom_prepared])
+    synth = _fake_synthetic(phantom_prepared, tmp_path / "synth", "train", copies=2)
+    oc = build_training_set(parse_spec("oc"), phantom_prepared, test, 32)
+    assert (len(oc.ids), oc.real_images, oc.synthetic_images, oc.reference_size) == (6, 6, 0, 6)
+    assert oc.images.shape == (6, 1, 32, 32) and oc.labels.dtype == torch.int64
+    assert oc.name == "OC-TS" and oc.infection_typed and oc.has_lung
+    replace = build_training_set(parse_spec(f"replace:0.5:{synth}"), phantom_prepared, test, 32)
+    assert (replace.real_images, replace.synthetic_images) == (3, 3)  # total stays 6
+    add = build_training_set(parse_spec(f"add:0.5:{synth}"), phantom_prepared, test, 32)
+    assert (add.real_images, add.synthetic_images) == (6, 3)
+    resized = build_training_set(parse_spec("sin:auto"), phantom_prepared, test, 64)
+    assert resized.images.shape == (1, 1, 64, 64) and resized.real_images == 1
+    label = resized.labels[0]
+    assert (label >= 2).any() and (label == 1).any()  # auto picks a slice with lung and infection
+
+
+def test_replace_needs_enough_synthetic_images(phantom_prepared, tmp_path):
+    test = load_test_sets([phantom_prepared])
+    synth = _fake_synthetic(phantom_prepared, tmp_path / "synth", "train", copies=1)  # 6 images
+    everything = build_training_set(parse_spec(f"replace:1.0:{synth}"), phantom_prepared, test, 32)  # 6 needed, 6 there
+    assert (everything.real_images, everything.synthetic_images) == (0, 6)
+    with pytest.raises(InputError, match="needs 9 synthetic images but has 6"):
+        build_training_set(parse_spec(f"add:1.5:{synth}"), phantom_prepared, test, 32)
+
+
+def test_synthetic_images_of_test_patients_are_refused(phantom_prepared, tmp_path):
+    test = load_test_sets([phantom_prepared])
+    leaky = _fake_synthetic(phantom_prepared, tmp_path / "leaky", "test")
+    for spec in (f"synth:{leaky}", f"replace:0.3:{leaky}", f"add:0.3:{leaky}"):
+        with pytest.raises(InputError, match="test patient") as err:
+            build_training_set(parse_spec(spec), phantom_prepared, test, 32)
+        assert "--split train" in err.value.problem
+
+
+def test_test_sets_must_be_real_and_sin_ids_must_be_training_slices(phantom_prepared, tmp_path):
+    synth = _fake_synthetic(phantom_prepared, tmp_path / "synth", "train")
+    with pytest.raises(InputError, match="REAL"):
+        load_test_sets([synth], split="train")
+    test = load_test_sets([phantom_prepared])
+    test_id = SliceSet(phantom_prepared, split="test").rows[0]["id"]
+    with pytest.raises(InputError, match="train split"):
+        build_training_set(parse_spec(f"sin:{test_id}"), phantom_prepared, test, 32)
