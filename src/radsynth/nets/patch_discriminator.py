@@ -55,6 +55,9 @@ class PatchDiscriminator(nn.Module):
     which is empty for CoSinGAN's power-of-two scales (32 px with 6 convs, 64 with 7, ... 512 with
     10); ``padding=2`` keeps all nine scales non-empty. ``forward`` rejects empty outputs.
 
+    ``negative_slope`` is the slope of every LeakyReLU (0.2 in pix2pix); 0 gives plain ReLU, the
+    Conv-BatchNorm-ReLU blocks of Liang et al. 2021 (section III-B).
+
     MONAI's ``monai.networks.nets.PatchDiscriminator`` was not reused: its geometry and feature
     list match at 3 layers (70x70, same block outputs), but it doubles the width at every layer
     without a cap, so the 8 stride-2 layers of CoSinGAN's 512 px scale would reach ndf * 2**8
@@ -71,6 +74,7 @@ class PatchDiscriminator(nn.Module):
         norm: str = "batch",  # pix2pix appendix 6.1: BatchNorm, none on the first C64
         max_channels: int = 512,  # pix2pix code: width capped at 8 * ndf = 512
         padding: int = 1,  # pix2pix code: padw = 1 (pix2pixHD code: 2)
+        negative_slope: float = 0.2,  # pix2pix: LeakyReLU(0.2); Liang et al. 2021 III-B: ReLU (0)
     ) -> None:
         super().__init__()
         check_norm(norm)
@@ -82,6 +86,8 @@ class PatchDiscriminator(nn.Module):
             raise ValueError(f"n_layers must be >= 1 (the total number of convs is n_layers + 2), got {n_layers}")
         if padding < 0:
             raise ValueError(f"padding must be >= 0, got {padding}")
+        if negative_slope < 0:
+            raise ValueError(f"negative_slope must be >= 0 (0 is ReLU), got {negative_slope}")
         self.in_channels = in_channels
         self.n_layers = n_layers
         self.padding = padding
@@ -89,15 +95,16 @@ class PatchDiscriminator(nn.Module):
         width = [min(ndf * 2**k, max_channels) for k in range(n_layers + 1)]
         strides = _strides(n_layers)
 
-        blocks: list[nn.Module] = [
-            nn.Sequential(nn.Conv2d(in_channels, width[0], KERNEL, strides[0], padding), nn.LeakyReLU(0.2))
-        ]
+        def act() -> nn.Module:
+            return nn.LeakyReLU(negative_slope) if negative_slope > 0 else nn.ReLU()
+
+        blocks: list[nn.Module] = [nn.Sequential(nn.Conv2d(in_channels, width[0], KERNEL, strides[0], padding), act())]
         for k in range(1, n_layers + 1):
             blocks.append(
                 nn.Sequential(
                     nn.Conv2d(width[k - 1], width[k], KERNEL, strides[k], padding, bias=bias),
                     make_norm(norm, width[k]),
-                    nn.LeakyReLU(0.2),
+                    act(),
                 )
             )
         blocks.append(nn.Conv2d(width[-1], 1, KERNEL, strides[-1], padding))

@@ -9,6 +9,7 @@ from radsynth.nets.init import init_weights
 from radsynth.nets.norm import check_norm, conv_bias, make_norm
 
 FINALS = ("tanh", "none")
+ORDERS = ("pre", "post")
 
 
 class UNetGenerator(nn.Module):
@@ -36,6 +37,14 @@ class UNetGenerator(nn.Module):
     Convs that no norm follows (outermost and innermost down convs, output conv) keep a bias; the
     pix2pix code drops it on the two down convs when the norm is batch norm. Weights are
     initialised with ``init_weights`` (N(0, 0.02)).
+
+    ``order`` places the activations. ``'pre'`` (default) is the pix2pix reference code above:
+    activation -> conv -> norm (-> dropout), so skips carry un-activated features. ``'post'`` is
+    Liang et al. 2021 (section III-B) and the TensorFlow pix2pix it follows: encoder block
+    conv -> norm -> LeakyReLU(0.2), decoder block transposed conv -> norm -> dropout -> ReLU, so
+    skips and decoder outputs are activated; the first encoder block is conv -> LeakyReLU and the
+    output block transposed conv -> tanh. Layers, widths, norms, dropout and parameter count are
+    the same in both orders.
     """
 
     def __init__(
@@ -49,6 +58,7 @@ class UNetGenerator(nn.Module):
         dropout: float = 0.5,  # pix2pix appendix 6.1.1: dropout rate 50%
         dropout_blocks: int = 3,  # pix2pix appendix 6.1.1 / Liang et al. 2021 section III-B: first 3 decoder blocks
         final: str = "tanh",
+        order: str = "pre",  # "post": Liang et al. 2021 section III-B (Conv-BN-LeakyReLU / ConvT-BN-Dropout-ReLU)
     ) -> None:
         super().__init__()
         check_norm(norm)
@@ -67,22 +77,26 @@ class UNetGenerator(nn.Module):
             )
         if final not in FINALS:
             raise ValueError(f"final must be one of {FINALS}, got {final!r}")
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
 
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_downs = num_downs
+        self.order = order
+        post = order == "post"
         bias = conv_bias(norm)
         widths = [min(ngf * 2**i, max_channels) for i in range(num_downs)]
 
-        encoder: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 4, 2, 1)]  # no norm follows: keep bias
+        first = nn.Conv2d(in_channels, widths[0], 4, 2, 1)  # no norm follows: keep bias
+        encoder: list[nn.Module] = [nn.Sequential(first, nn.LeakyReLU(0.2)) if post else first]
         for i in range(1, num_downs):
             innermost = i == num_downs - 1
-            layers: list[nn.Module] = [
-                nn.LeakyReLU(0.2, inplace=False),
-                nn.Conv2d(widths[i - 1], widths[i], 4, 2, 1, bias=bias or innermost),  # innermost: no norm
-            ]
+            layers: list[nn.Module] = [nn.Conv2d(widths[i - 1], widths[i], 4, 2, 1, bias=bias or innermost)]  # innermost: no norm
             if not innermost:
                 layers.append(make_norm(norm, widths[i]))
+            act = nn.LeakyReLU(0.2, inplace=False)
+            layers = [*layers, act] if post else [act, *layers]
             encoder.append(nn.Sequential(*layers))
         self.encoder = nn.ModuleList(encoder)
 
@@ -92,15 +106,13 @@ class UNetGenerator(nn.Module):
             in_ch = widths[i] if i == num_downs - 1 else 2 * widths[i]
             if i == 0:
                 head: nn.Module = nn.Tanh() if final == "tanh" else nn.Identity()
-                decoder.append(nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(in_ch, out_channels, 4, 2, 1), head))
+                out_conv = nn.ConvTranspose2d(in_ch, out_channels, 4, 2, 1)
+                decoder.append(nn.Sequential(out_conv, head) if post else nn.Sequential(nn.ReLU(), out_conv, head))
                 continue
-            layers = [
-                nn.ReLU(),
-                nn.ConvTranspose2d(in_ch, widths[i - 1], 4, 2, 1, bias=bias),
-                make_norm(norm, widths[i - 1]),
-            ]
+            layers = [nn.ConvTranspose2d(in_ch, widths[i - 1], 4, 2, 1, bias=bias), make_norm(norm, widths[i - 1])]
             if dropout > 0 and i >= num_downs - dropout_blocks:
                 layers.append(nn.Dropout(dropout))
+            layers = [*layers, nn.ReLU()] if post else [nn.ReLU(), *layers]
             decoder.append(nn.Sequential(*layers))
         self.decoder = nn.ModuleList(decoder)
         init_weights(self)
