@@ -51,6 +51,11 @@ class AugmentSpec:
 STRONG = AugmentSpec(crop=(0.5, 1.0), rotate_deg=10.0, elastic_alpha=0.03, elastic_sigma=0.08)
 WEAK = AugmentSpec(crop=(0.75, 1.0), rotate_deg=10.0, elastic_alpha=0.0)
 NONE = AugmentSpec(crop=(1.0, 1.0), rotate_deg=0.0, hflip=0.0, vflip=0.0, elastic_alpha=0.0)
+# Jiang et al. 2020 IV-A name random resize and crop, rotation, Gaussian noise and elastic transform
+# but not their magnitudes: radsynth's choice, no flips (the paper lists none). The noise is added by
+# the caller (it touches the image only).
+JIANG = AugmentSpec(crop=(0.8, 1.0), rotate_deg=10.0, hflip=0.0, vflip=0.0, elastic_alpha=0.02, elastic_sigma=0.08)
+AUGMENTS = {"none": NONE, "weak": WEAK, "strong": STRONG, "jiang": JIANG}
 
 
 def weakened(spec: AugmentSpec, factor: float) -> AugmentSpec:

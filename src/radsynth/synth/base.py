@@ -140,3 +140,10 @@ class Synthesizer(ABC):
     @abstractmethod
     def output_size(self) -> int:
         """Side in pixels of the images ``generate`` returns (label maps are resized to it)."""
+
+    def complement(self, real: torch.Tensor, labels: torch.Tensor, synthetic: torch.Tensor) -> torch.Tensor | None:
+        """For methods that synthesize a region only: ``synthetic`` pasted into ``real`` (N, 1, S, S).
+
+        None (the default) means ``generate`` already returns whole images.
+        """
+        return None

@@ -14,3 +14,13 @@ def condition_tensor(label: torch.Tensor) -> torch.Tensor:
     """
     levels = torch.tensor(CONDITION_GREY_LEVELS, dtype=torch.float32, device=label.device)
     return (levels[to_categories(label).long()] / 127.5 - 1.0)[:, None]
+
+
+NUM_LABELS = 4  # schema labels: background, lung, GGO, consolidation
+
+
+def one_hot_condition(label: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) schema labels -> (N, 4, H, W) float one-hot map (pix2pixHD / SPADE semantic input)."""
+    if label.min() < 0 or label.max() >= NUM_LABELS:
+        raise ValueError(f"schema labels must lie in 0..{NUM_LABELS - 1}, got {int(label.min())}..{int(label.max())}")
+    return torch.nn.functional.one_hot(label.long(), NUM_LABELS).permute(0, 3, 1, 2).float()
