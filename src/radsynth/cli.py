@@ -11,9 +11,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from radsynth import __version__
 from radsynth.errors import InputError, NonFiniteLoss
+
+if TYPE_CHECKING:
+    from radsynth.synth.translator import Translator
 
 EXIT_TRAINING_FAILED = 1
 EXIT_INPUT = 2
@@ -31,7 +35,7 @@ VERB_HELP = {
     "demo": "the whole idea on the embedded phantom data, in minutes on a CPU",
     "bench": "speed and memory benchmarks",
 }
-NOT_BUILT = ("quality", "evaluate", "experiment", "report", "bench")
+NOT_BUILT = ("quality", "experiment", "report", "bench")
 
 
 def _positive_int(text: str) -> int:
@@ -84,14 +88,17 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help=VERB_HELP["train"], description=VERB_HELP["train"])
-    train.add_argument("method", help="pix2pix or enhanced-pix2pix (cosingan, globallocal, cyclegan: not built yet)")
-    train.add_argument("--data", type=Path, required=True, help="a prepared slice set (radsynth data prepare)")
+    train.add_argument("method", help="cosingan, globallocal, pix2pixhd, spade, pix2pix or enhanced-pix2pix; X-ray translators: cyclegan, pix2pix-cxr")
+    train.add_argument("--data", type=Path, required=True, help="a prepared slice set (radsynth data prepare); cyclegan and pix2pix-cxr use only its train split")
     train.add_argument("--out", type=Path, required=True, help="run directory")
     train.add_argument("--preset", default=None, help="quick (CPU minutes) or paper (the paper's schedule, the default values)")
     train.add_argument("--size", type=_positive_int, default=None)
     train.add_argument("--steps", type=_positive_int, default=None)
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--slice", action="append", default=[], metavar="ID", help="train on this slice id only (repeatable)")
+    train.add_argument("--source", default=None, metavar="CLASS", help="cyclegan, pix2pix-cxr: class translated from (default Normal)")
+    train.add_argument("--target", default=None, metavar="CLASS", help="cyclegan, pix2pix-cxr: class translated to (default COVID-19)")
+    train.add_argument("--balance", default=None, choices=("undersample", "none"), help="cyclegan: under-sample the larger class first (default, Zunair & Hamza 3.3) or not")
     train.add_argument("--config", type=Path, default=None, help="YAML file of config values")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value (repeatable)")
     train.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
@@ -102,14 +109,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_synth(sub: argparse._SubParsersAction) -> None:
     synth = sub.add_parser("synth", help=VERB_HELP["synth"], description=VERB_HELP["synth"])
     synth.add_argument("run", type=Path, help="a run directory made by radsynth train")
-    synth.add_argument("--conditions", type=Path, required=True, help="a prepared slice set whose label maps are the conditions")
+    synth.add_argument("--conditions", type=Path, default=None, help="mask-conditional runs: a prepared slice set whose label maps are the conditions")
+    synth.add_argument("--images", type=Path, default=None, help="cyclegan, pix2pix-cxr runs: a prepared X-ray set whose source-class images are translated")
     synth.add_argument("--out", type=Path, required=True)
-    synth.add_argument("--split", default="all", help="split of the condition set to use (default all)")
+    synth.add_argument("--split", default=None, help="split of the input set to use: all (default for --conditions) or train (default for --images), val, test")
+    synth.add_argument("--n", type=_positive_int, default=None, help="--images: exactly N images, source images in a seeded order, cycling (default: each once)")
+    synth.add_argument("--rgb", action="store_true", help="--images: also write 8-bit 3-channel copies (rgb/<id>.png)")
     synth.add_argument("--n-per-condition", type=_positive_int, default=1)
     synth.add_argument("--limit", type=_positive_int, default=None, help="use only the first N conditions")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--diversify", default="none", help="none, dropout (AD), rc (randomized conditions, cosingan) or fusion (IF, with --fuse-with)")
     synth.add_argument("--fuse-with", type=Path, default=None, metavar="RUN2", help="second run for --diversify fusion")
+    synth.add_argument("--augment", default="none", help="warp each condition (with its real image) first: none (default), weak, strong or jiang (Jiang et al. III-D)")
     synth.add_argument("--device", default="auto")
     synth.add_argument("--force", action="store_true")
 
@@ -129,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
             _add_train(sub)
         elif verb == "synth":
             _add_synth(sub)
+        elif verb == "evaluate":
+            from radsynth.evaluate.cli import add_evaluate_parser
+
+            add_evaluate_parser(sub, text)
         elif verb == "demo":
             demo = sub.add_parser("demo", help=text, description=text)
             demo.add_argument("--out", type=Path, default=Path("demo-out"))
@@ -192,7 +207,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
     entry = method_entry(args.method)
     overrides = load_yaml(args.config) if args.config else {}
-    flags = {"size": args.size, "steps": args.steps, "seed": args.seed, "slice_ids": args.slice or None}
+    flags = {"size": args.size, "steps": args.steps, "seed": args.seed, "slice_ids": args.slice or None,
+             "source": args.source, "target": args.target, "balance": args.balance}
     overrides = merge(overrides, {k: v for k, v in flags.items() if v is not None})
     overrides = merge(merge(overrides, parse_set(args.set)), entry.fixed)
     config = build_config(entry.config, entry.presets, args.preset, overrides)
@@ -208,10 +224,17 @@ def _run_synth(args: argparse.Namespace) -> int:
     from radsynth.synth.diversify import FusedSynthesizer
     from radsynth.synth.generate import synthesize_set
     from radsynth.synth.registry import load_synthesizer
+    from radsynth.synth.translator import Translator
 
     record = read_run(args.run)
     synthesizer = load_synthesizer(args.run, args.device)
     model_name = record["method"]
+    if isinstance(synthesizer, Translator):
+        return _run_translate(args, synthesizer, model_name)
+    if args.conditions is None or args.images is not None:
+        raise InputError("--conditions", f"a '{model_name}' run synthesizes from label maps: give --conditions SET, not --images")
+    if args.n is not None or args.rgb:
+        raise InputError("--n" if args.n is not None else "--rgb", f"only applies to X-ray translator runs (--images), not '{model_name}'")
     if args.diversify == "fusion":
         if args.fuse_with is None:
             raise InputError("--fuse-with", "--diversify fusion needs a second run (--fuse-with RUN2)")
@@ -219,15 +242,38 @@ def _run_synth(args: argparse.Namespace) -> int:
         model_name = f"fusion({record['method']},{read_run(args.fuse_with)['method']})"
     elif args.fuse_with is not None:
         raise InputError("--fuse-with", "only goes with --diversify fusion")
-    split = None if args.split == "all" else args.split
+    split = None if args.split in (None, "all") else args.split
     total = len(SliceSet(args.conditions, split=split, cache=False)) * args.n_per_condition
     with progress_bar("synthesizing", total) as update:
         synthesize_set(
             synthesizer, model_name, synthesizer.output_size, args.conditions, args.out, split=split,
             n_per_condition=args.n_per_condition, seed=args.seed, diversify=args.diversify, limit=args.limit,
-            force=args.force, progress=update,
+            augment=args.augment, force=args.force, progress=update,
         )
     print(f"wrote a synthetic set to {args.out}")
+    return 0
+
+
+def _run_translate(args: argparse.Namespace, translator: Translator, model_name: str) -> int:
+    """``synth RUN --images SET`` for the X-ray translators (cyclegan, pix2pix-cxr)."""
+    from radsynth.progress import progress_bar
+    from radsynth.synth.domains import open_prepared
+    from radsynth.synth.translate import source_rows, translate_set
+
+    if args.conditions is not None or args.images is None:
+        raise InputError("--images", f"a '{model_name}' run translates X-rays: give --images SET (a prepared set), not --conditions")
+    for flag, given in (("--fuse-with", args.fuse_with is not None), ("--n-per-condition", args.n_per_condition != 1),
+                        ("--limit", args.limit is not None), ("--augment", args.augment != "none")):
+        if given:
+            raise InputError(flag, f"does not apply to '{model_name}' runs (use --n to choose how many images)")
+    split = "train" if args.split is None else None if args.split == "all" else args.split
+    total = args.n or len(source_rows(open_prepared(args.images), translator.source_class, split))
+    with progress_bar("translating", total) as update:
+        translate_set(
+            translator, model_name, args.images, args.out, split=split, n=args.n, seed=args.seed,
+            diversify=args.diversify, rgb=args.rgb, force=args.force, progress=update,
+        )
+    print(f"wrote {total} synthetic {translator.target_class} images (from {translator.source_class}) to {args.out}; preview: {args.out / 'preview.png'}")
     return 0
 
 
@@ -238,6 +284,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run_train(args)
     if args.verb == "synth":
         return _run_synth(args)
+    if args.verb == "evaluate":
+        from radsynth.evaluate.cli import run_evaluate
+
+        return run_evaluate(args)
     if args.verb == "demo":
         from radsynth.demo import run_demo
 
