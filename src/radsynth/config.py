@@ -23,6 +23,18 @@ from radsynth.errors import InputError
 T = TypeVar("T")
 
 
+def check_range(values: Mapping[str, Any], names: tuple[str, ...], low: float | None = None, high: float | None = None) -> None:
+    """Raise ValueError naming the first of ``names`` whose value in ``values`` lies outside [low, high].
+
+    Config dataclasses call it as ``check_range(vars(self), ("steps", "batch_size"), low=1)``.
+    """
+    for name in names:
+        value = values[name]
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"in [{low}, {high}]" if low is not None and high is not None else f">= {low}" if low is not None else f"<= {high}"
+            raise ValueError(f"{name} must be {bounds}, got {value}")
+
+
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     """Check ``value`` against a simple annotation (bool/int/float/str/tuple/Optional/nested dataclass)."""
     origin = typing.get_origin(annotation)

@@ -61,3 +61,14 @@ def test_nested_dataclasses():
     assert config_from_dict(Outer, {"inner": {"a": 5}}).inner.a == 5
     with pytest.raises(InputError, match=r"config.inner: unknown key"):
         config_from_dict(Outer, {"inner": {"b": 5}})
+
+
+def test_check_range_names_the_first_value_out_of_range():
+    from radsynth.config import check_range
+
+    values = {"steps": 5, "batch_size": 0, "fraction": 1.5}
+    check_range(values, ("steps",), low=1)
+    with pytest.raises(ValueError, match=r"batch_size must be >= 1, got 0"):
+        check_range(values, ("steps", "batch_size"), low=1)
+    with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\], got 1.5"):
+        check_range(values, ("fraction",), low=0, high=1)

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
-from radsynth.config import config_from_dict, config_to_dict
+from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import STRONG, WEAK, AugmentSpec, augment_pair, resize_batch, weakened
 from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
@@ -110,12 +110,8 @@ class CoSinGANConfig:
         for size, downs in zip(self.scales, self.generator_downs):
             if size % 2**downs:
                 raise ValueError(f"scale {size} is not divisible by 2**{downs} (generator_downs)")
-        for name in ("stage1_steps", "stage2_steps", "batch_size", "large_batch_size", "ngf", "ndf", "log_every", "sample_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("stage1_decay_fraction", "stage2_decay_fraction", "strong_final"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must lie in [0, 1]")
+        check_range(vars(self), ("stage1_steps", "stage2_steps", "batch_size", "large_batch_size", "ngf", "ndf", "log_every", "sample_every", "checkpoint_every"), low=1)
+        check_range(vars(self), ("stage1_decay_fraction", "stage2_decay_fraction", "strong_final"), low=0, high=1)
         if len(self.slice_ids) > 1:
             raise ValueError(f"CoSinGAN learns from ONE slice; got {len(self.slice_ids)} slice ids")
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
-from radsynth.config import config_from_dict, config_to_dict
+from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import AugmentSpec
 from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss
@@ -85,12 +85,8 @@ class CycleGANConfig:
             raise ValueError(f"source and target must differ, both are '{self.source}'")
         if self.size < 16 or self.size % 2**self.n_downsampling:
             raise ValueError(f"size must be >= 16 and divisible by 2**n_downsampling = {2**self.n_downsampling}, got {self.size}")
-        for name in ("ngf", "ndf", "epochs", "batch_size", "log_every", "sample_every", "checkpoint_every", "d_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("steps", "n_blocks", "n_downsampling", "pool_size"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
+        check_range(vars(self), ("ngf", "ndf", "epochs", "batch_size", "log_every", "sample_every", "checkpoint_every", "d_layers"), low=1)
+        check_range(vars(self), ("steps", "n_blocks", "n_downsampling", "pool_size"), low=0)
         if self.lambda_cycle < 0 or self.lambda_identity < 0:
             raise ValueError("lambda_cycle and lambda_identity must be >= 0")
         if not 0 <= self.decay_fraction <= 1:

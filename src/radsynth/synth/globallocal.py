@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from torch import nn
 
-from radsynth.config import config_from_dict, config_to_dict
+from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import JIANG, augment_pair
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
@@ -107,15 +107,11 @@ class GlobalLocalConfig:
         step = 2 ** len(self.spade_channels) if self.variant == "spade" else 2 * 2**self.global_downsampling
         if self.size < 16 or self.size % step:
             raise ValueError(f"size must be >= 16 and divisible by {step} for the {self.variant} generator, got {self.size}")
-        for name in ("batch_size", "epochs", "augment_copies", "ngf", "ndf", "d_layers", "num_d", "patches_per_image", "log_every", "sample_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+        check_range(vars(self), ("batch_size", "epochs", "augment_copies", "ngf", "ndf", "d_layers", "num_d", "patches_per_image", "log_every", "sample_every", "checkpoint_every"), low=1)
+        check_range(vars(self), ("steps", "patch_size", "noise_std", "lambda_fm", "lambda_l1"), low=0)
+        check_range(vars(self), ("decay_fraction",), low=0, high=1)
         if self.ngf % 2:
             raise ValueError(f"ngf must be even, got {self.ngf}")
-        if self.steps < 0 or self.patch_size < 0 or self.noise_std < 0 or self.lambda_fm < 0 or self.lambda_l1 < 0:
-            raise ValueError("steps, patch_size, noise_std, lambda_fm and lambda_l1 must be >= 0")
-        if not 0 <= self.decay_fraction <= 1:
-            raise ValueError(f"decay_fraction must lie in [0, 1], got {self.decay_fraction}")
         if self.lr <= 0:
             raise ValueError("lr must be positive")
 

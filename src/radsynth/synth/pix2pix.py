@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from radsynth.config import config_from_dict, config_to_dict
+from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import NONE, STRONG, WEAK, augment_pair
 from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
@@ -87,9 +87,7 @@ class Pix2PixConfig:
         downs = self.depth
         if self.size % 2**downs:
             raise ValueError(f"size {self.size} is not divisible by 2**num_downs = {2**downs}")
-        for name in ("steps", "batch_size", "ngf", "ndf", "log_every", "sample_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+        check_range(vars(self), ("steps", "batch_size", "ngf", "ndf", "log_every", "sample_every", "checkpoint_every"), low=1)
         if not 0 <= self.decay_fraction <= 1:
             raise ValueError(f"decay_fraction must lie in [0, 1], got {self.decay_fraction}")
         if self.lr <= 0:

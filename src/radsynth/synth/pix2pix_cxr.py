@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
-from radsynth.config import config_from_dict, config_to_dict
+from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import AugmentSpec
 from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss
@@ -101,9 +101,7 @@ class Pix2PixCXRConfig:
             raise ValueError(f"size {self.size} is not divisible by 2**num_downs = {2**self.depth}")
         if not 0 <= self.dropout_blocks <= self.depth - 1:
             raise ValueError(f"dropout_blocks must be between 0 and {self.depth - 1} at this depth")
-        for name in ("ngf", "ndf", "epochs", "batch_size", "log_every", "sample_every", "checkpoint_every", "d_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+        check_range(vars(self), ("ngf", "ndf", "epochs", "batch_size", "log_every", "sample_every", "checkpoint_every", "d_layers"), low=1)
         if self.steps < 0 or self.lambda_l1 < 0 or self.d_negative_slope < 0:
             raise ValueError("steps, lambda_l1 and d_negative_slope must be >= 0")
         if not 0 <= self.decay_fraction <= 1:
