@@ -35,7 +35,7 @@ VERB_HELP = {
     "demo": "the whole idea on the embedded phantom data, in minutes on a CPU",
     "bench": "speed and memory benchmarks",
 }
-NOT_BUILT = ("quality", "experiment", "report", "bench")
+NOT_BUILT = ("experiment", "report", "bench")
 
 
 def _positive_int(text: str) -> int:
@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
             from radsynth.evaluate.cli import add_evaluate_parser
 
             add_evaluate_parser(sub, text)
+        elif verb == "quality":
+            from radsynth.quality.cli import add_quality_parser
+
+            add_quality_parser(sub, text)
         elif verb == "demo":
             demo = sub.add_parser("demo", help=text, description=text)
             demo.add_argument("--out", type=Path, default=Path("demo-out"))
@@ -288,6 +292,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from radsynth.evaluate.cli import run_evaluate
 
         return run_evaluate(args)
+    if args.verb == "quality":
+        from radsynth.quality.cli import run_quality
+
+        return run_quality(args)
     if args.verb == "demo":
         from radsynth.demo import run_demo
 

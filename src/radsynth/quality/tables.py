@@ -1,0 +1,203 @@
+"""Markdown tables of ``radsynth quality`` results (rows: the sets scored).
+
+1. Image quality, shaped like Jiang Table II: distribution score, PSNR, SSIM, RMSE on the
+   complemented image and on the lung only. The distribution column is called "FID" only for
+   Inception-v3 features; domain features give "FD (domain UNet encoder)".
+2. Segmentation-based quality score, shaped like CoSinGAN Table 1: mean DSC (%) of lung and
+   infection per segmenter, and their mean ('Overall').
+3. KID and diversity.
+4. Memorisation audit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DASH = "–"
+
+
+def _num(value: Any, digits: int = 4, scale: float = 1.0) -> str:
+    if value is None:
+        return DASH
+    if value == "inf":
+        return "∞"
+    number = float(value) * scale
+    return f"{0.0 if abs(number) < 0.5 * 10**-digits else number:.{digits}f}"  # no '-0.0000'
+
+
+def _score(group: dict[str, Any] | None, name: str, digits: int) -> str:
+    if not group or name not in group:
+        return DASH
+    entry = group[name]
+    text = _num(entry["mean"], digits)
+    if entry.get("identical") and entry["mean"] != "inf":
+        text += f" ({entry['identical']} ∞)"
+    return text
+
+
+def image_quality_table(results: dict[str, Any]) -> tuple[str, list[str]]:
+    """Jiang Table II shape; returns (table, footnotes)."""
+    fd = (results.get("extractor") or {}).get("score_name") or "FD"
+    head = (
+        f"| Set | n | Complemented {fd} ↓ | PSNR ↑ | SSIM ↑ | RMSE ↓ | Lung only {fd} ↓ | PSNR ↑ | SSIM ↑ | RMSE ↓ |\n"
+        "|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines, notes = [head], []
+    for s in results["sets"]:
+        paired = s["paired"]
+        dist = s.get("distribution") or {}
+        cells = [s["name"], str(s["n"])]
+        for group in ("complemented", "lung_only"):
+            cells.append(_num((dist.get(group) or {}).get("fd"), 4))
+            if "refused" in paired:
+                cells += [DASH] * 3
+            else:
+                g = paired.get(group)
+                cells += [_score(g, "psnr", 2), _score(g, "ssim", 4), _score(g, "rmse", 4)]
+        if "refused" in paired and s["kind"] == "synthetic":
+            notes.append(f"{s['name']}: paired scores refused: {paired['refused']}.")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines), notes
+
+
+def segmentation_table(results: dict[str, Any]) -> str:
+    """CoSinGAN Table 1 shape: DSC (%) of lung and infection per segmenter, then the mean over segmenters."""
+    names = [s["name"] for s in results.get("segmenters", [])]
+    if not names:
+        return "No segmenter given (--segmenter): no segmentation-based score."
+    head = "| Set | " + " | ".join(f"{n} Lung | {n} Infection" for n in names) + " | Overall Lung | Overall Infection |"
+    lines = [head, "|---|" + "---|" * (2 * len(names) + 2)]
+    for s in results["sets"]:
+        seg = s.get("segmentation") or {}
+        if not seg:
+            lines.append(f"| {s['name']} | " + " | ".join([DASH] * (2 * len(names) + 2)) + " |")
+            continue
+        cells, overall = [], {"lung": [], "infection": []}
+        for n in names:
+            for region in ("lung", "infection"):
+                mean = seg[n][region]["mean"]
+                cells.append(_num(mean, 1, 100))
+                if mean is not None:
+                    overall[region].append(mean)
+        cells += [_num(sum(v) / len(v), 1, 100) if v else DASH for v in overall.values()]
+        lines.append(f"| {s['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def diversity_table(results: dict[str, Any]) -> str:
+    head = (
+        "| Set | KID ×10³ (complemented) | KID ×10³ (lung only) | MS-SSIM within ↓ | L1 within ↑ | MS-SSIM across ↓ | L1 across ↑ |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for s in results["sets"]:
+        dist = s.get("distribution") or {}
+        cells = [s["name"]]
+        for group in ("complemented", "lung_only"):
+            kid = (dist.get(group) or {}).get("kid")
+            cells.append(f"{kid['mean'] * 1e3:.2f} ± {kid['sd'] * 1e3:.2f}" if kid else DASH)
+        for kind in ("within", "across"):
+            d = s["diversity"].get(kind)
+            cells += [_num(d["ms_ssim"]["mean"], 4), _num(d["l1"]["mean"], 4)] if d else [DASH, DASH]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _verdict(s: dict[str, Any]) -> str:
+    flagged = [space for space, a in s["memorisation"].items() if isinstance(a, dict) and a.get("flagged")]
+    if flagged:
+        return "**FLAGGED** (" + ", ".join(flagged) + ")"
+    if all(not isinstance(a, dict) or a.get("flagged") is None for a in s["memorisation"].values()):
+        return "not calibrated"
+    return "not flagged"
+
+
+def memorisation_table(results: dict[str, Any]) -> str:
+    head = (
+        "| Set | n | pixel NN RMSE (median) | ≤ τ pixel | p pixel | feature NN (median) | ≤ τ feature | p feature | exact copies | NN = own condition | verdict |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for s in results["sets"]:
+        memo = s["memorisation"]
+        cells = [s["name"], str(s["n"])]
+        for space in ("pixel", "feature"):
+            a = memo.get(space)
+            if not a:
+                cells += [DASH] * 3
+                continue
+            share = DASH if a.get("share") is None else f"{100 * a['share']:.1f} % ({a['count']})"
+            cells += [_num(a["nearest_distance"]["median"], 4), share, _num(a.get("p_value"), 3)]
+        cells.append(str(memo["pixel"].get("exact_copies", DASH)))
+        own = memo["pixel"].get("nn_is_condition")
+        cells.append(DASH if own is None else f"{100 * own:.0f} %")
+        cells.append(_verdict(s))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _names(names: list[str], most: int = 8) -> str:
+    if not names:
+        return DASH
+    return ", ".join(names) if len(names) <= most else ", ".join(names[:most]) + f", ... ({len(names)} in all)"
+
+
+def quality_markdown(results: dict[str, Any]) -> str:
+    """The whole results.md."""
+    ref = results["reference"]
+    ext = results.get("extractor")
+    cal = results["calibration"]
+    config = results["config"]
+    parts = ["# Image quality, fidelity, diversity and privacy of synthetic sets", ""]
+    parts.append(
+        f"Real reference: the `{ref['reference_split']}` images"
+        + (f" of class `{ref['reference_class']}`" if ref.get("reference_class") else "")
+        + f" of `{ref['path']}` ({ref['images']} images, patients "
+        f"{_names(ref['patients'])}, {ref['size']} px). 'Real (held-out)': its other {ref['heldout_images']} images "
+        f"(patients {_names(ref['heldout_patients'])}), a baseline of independent real images."
+    )
+    if ext:
+        parts.append(
+            f"Distribution features: {ext['score_name']} -- {ext['layers']} ({ext['dims']} numbers; weights {ext['source']})."
+            + ("" if ext["kind"] == "inception" else " Not Inception-v3: these numbers are not comparable to published FID.")
+        )
+    else:
+        parts.append("Distribution features: none (--features none): no FD / KID, no feature-space audit.")
+    table, notes = image_quality_table(results)
+    parts += ["", "## Image quality (Jiang Table II)", "", table, ""]
+    parts.append(
+        "Complemented: the stored image -- for region-only synthesizers (global-local cGAN) the synthetic lung in the real "
+        "non-lung area (Jiang's complemented image), for the others the whole synthetic image; for X-ray translators the "
+        "'real image of the condition' is the source image. "
+        "PSNR (dB, peak 1), SSIM (11 px Gaussian window, sigma 1.5, valid) and RMSE on [0, 1] intensities, each synthetic image "
+        "against the real image of its condition, mean over images; lung only: the condition's lung (label > 0) only. "
+        "∞ = identical pairs (left out of the PSNR mean and counted). The distribution score compares each set with the "
+        "real reference (lung only: both sides black outside their lung)."
+    )
+    parts += [f"- {n}" for n in notes]
+    parts += ["", "## Segmentation-based quality score (CoSinGAN Table 1)", "", segmentation_table(results), ""]
+    if results.get("segmenters"):
+        described = "; ".join(f"{s['name']}: `{s['path']}` (trained on `{s.get('trained_on')}`, {s.get('num_classes')} classes, {s.get('size')} px)" for s in results["segmenters"])
+        parts.append(
+            "Mean DSC (%) over images between the segmentation of each image and its condition (lung = label 1, infection = "
+            f"labels 2-3; images where a class is absent from both are left out). Segmenters: {described}."
+        )
+    parts += ["", "## KID and diversity", "", diversity_table(results), ""]
+    parts.append(
+        f"KID: unbiased MMD² with the cubic polynomial kernel on the same features, {config['kid_subsets']} subsets of "
+        "min(1000, set sizes) images, mean ± sd over subsets. Diversity: mean MS-SSIM and L1 ([0, 1]) over pairs of images "
+        f"of the same condition (within) and of different conditions (across), at most {config['diversity_pairs']} pairs each."
+    )
+    parts += ["", "## Memorisation audit", "", memorisation_table(results), ""]
+    pix, feat = cal.get("pixel"), cal.get("feature")
+    tau = f"τ pixel = {pix['tau']:.4f} (RMSE)" if pix else "τ pixel: not calibrated"
+    if feat:
+        tau += f", τ feature = {feat['tau']:.4f}"
+    parts.append(
+        f"Nearest real reference image of every image. {tau}: the {config['calibration_quantile']:.0%} quantile of the "
+        f"nearest-reference distances of {(pix or {}).get('source', 'real images')} (other patients only). A set is flagged when its count at or under τ "
+        f"is improbable for independent real images (one-sided binomial test, p < {config['audit_alpha']}). Closest pairs: "
+        "memorisation_<set>.png (each image, then its nearest real image). 'NN = own condition': share whose nearest real "
+        "image is the real image of its own condition (expected for conditional synthesis from training masks)."
+    )
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,104 @@
+"""Domain features (pooled UNet encoder blocks), extractor choice, and the segmentation-based score by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from radsynth.errors import InputError
+from radsynth.nets.segmenter import ENCODER_LAYERS, build_segmenter, save_segmenter, unet_segmenter
+from radsynth.quality.features import DomainEncoderFeatures, build_extractor, extract, torch_fidelity_available
+from radsynth.quality.segscore import Segmenter, load_segmenters, segmentation_score
+
+NARROW = (4, 4, 8, 8, 16, 4)
+
+
+def _save(path: Path, kind: str = "unet") -> Path:
+    torch.manual_seed(0)
+    net = build_segmenter(kind, 3, 1, NARROW)
+    save_segmenter(path, net, {"model": kind, "num_classes": 3, "in_channels": 1, "features": list(NARROW), "size": 32, "trained_on": "oc"})
+    return path
+
+
+def test_domain_features_are_the_pooled_encoder_blocks_concatenated():
+    torch.manual_seed(0)
+    unet = unet_segmenter(3, 1, NARROW).eval()
+    extractor = DomainEncoderFeatures(unet, 32)
+    assert extractor.num_features == sum(NARROW[:5])
+    images = torch.rand(3, 1, 32, 32) * 2 - 1
+    captured = {}
+    hooks = [getattr(unet, n).register_forward_hook(lambda m, i, o, n=n: captured.__setitem__(n, o)) for n in ENCODER_LAYERS]
+    with torch.no_grad():
+        unet(images)
+    for h in hooks:
+        h.remove()
+    expected = torch.cat([captured[n].mean(dim=(-2, -1)) for n in ENCODER_LAYERS], dim=1)
+    assert torch.allclose(extractor(images), expected, atol=1e-6)
+    # other sizes are resized to the segmenter's size first
+    assert extractor(torch.rand(2, 1, 64, 64) * 2 - 1).shape == (2, sum(NARROW[:5]))
+
+
+def test_build_extractor_choices(tmp_path):
+    unet = _save(tmp_path / "unet.safetensors")
+    enet = _save(tmp_path / "enet.safetensors", "enet")
+    assert build_extractor("none", [unet]) is None
+    ext = build_extractor("domain", [enet, unet])  # the first UNet is used
+    assert ext.kind == "domain" and ext.score_name == "FD (domain UNet encoder)" and "FID" not in ext.score_name
+    assert ext.source == str(unet) and ext.dims == sum(NARROW[:5])
+    assert extract(ext, torch.zeros(5, 1, 32, 32), batch_size=2).shape == (5, ext.dims)
+    with pytest.raises(InputError, match="--segmenter"):
+        build_extractor("domain", [])
+    with pytest.raises(InputError, match="not a UNet"):
+        build_extractor("domain", [enet])
+    with pytest.raises(InputError, match="does not exist"):
+        build_extractor(f"inception:{tmp_path / 'missing.pth'}", [])
+    with pytest.raises(InputError, match="unknown feature extractor"):
+        build_extractor("vgg", [unet])
+
+
+@pytest.mark.skipif(torch_fidelity_available(), reason="torch-fidelity is installed here")
+def test_inception_without_torch_fidelity_is_refused_clearly(tmp_path):
+    weights = tmp_path / "pt_inception.pth"
+    weights.write_bytes(b"not used")
+    with pytest.raises(InputError, match="torch-fidelity"):
+        build_extractor(f"inception:{weights}", [])
+
+
+class _ReadLabels(nn.Module):
+    """A 'perfect' segmenter for images whose intensity encodes the label: x = label / 3 * 2 - 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.centres = nn.Parameter(torch.tensor([0, 1, 2, 3], dtype=torch.float32) / 3 * 2 - 1, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -(x - self.centres[None, :, None, None]) ** 2  # (N, 4, H, W): nearest centre wins
+
+
+def test_segmentation_score_by_hand():
+    labels = torch.zeros(2, 16, 16, dtype=torch.long)
+    labels[:, 2:7, 2:4] = 1  # 10 lung pixels per image
+    labels[0, 10:12, 10:12] = 2  # 4 infection pixels in image 0, none in image 1
+    images = (labels.float() / 3 * 2 - 1)[:, None]
+    segmenter = Segmenter(_ReadLabels(), {"num_classes": 4, "size": 16}, Path("stub"), "Stub")
+    perfect = segmentation_score(segmenter, images, labels)
+    assert perfect["lung"]["mean"] == 1.0 and perfect["infection"]["mean"] == 1.0
+    assert perfect["infection"]["n"] == 1  # image 1 has no infection in truth or prediction: left out
+    # image 0: 2 lung pixels painted background, 2 background pixels painted lung -> DSC 2*8 / (16 + 2 + 2) = 0.8
+    wrong = images.clone()
+    wrong[0, 0, 2, 2:4] = -1.0
+    wrong[0, 0, 14, 14:16] = labels.new_tensor(1).float() / 3 * 2 - 1
+    scored = segmentation_score(segmenter, wrong, labels, batch_size=1)
+    assert scored["per_image"]["lung"] == pytest.approx([0.8, 1.0])
+    assert scored["lung"]["mean"] == pytest.approx(0.9)
+    assert scored["lung"]["pooled"] == pytest.approx(2 * 18 / (36 + 2 + 2))
+
+
+def test_load_segmenters_names(tmp_path):
+    a, b = _save(tmp_path / "a.safetensors"), _save(tmp_path / "b.safetensors")
+    e = _save(tmp_path / "e.safetensors", "enet")
+    assert [s.name for s in load_segmenters([a, e, b])] == ["UNet 1", "ENet", "UNet 2"]
+    assert load_segmenters([a])[0].describe()["trained_on"] == "oc"
