@@ -1052,6 +1052,18 @@ def cxr_phantom(size: int = 256, klass: str = "Normal", seed: int = 0) -> np.nda
     return img
 
 
+def cxr_lesion_mask(size: int = 256, klass: str = "COVID-19", seed: int = 0, min_grey: int = 8) -> np.ndarray:
+    """(size, size) bool mask of where the disease of ``cxr_phantom(size, klass, seed)`` shows.
+
+    One seed draws the same patient and exposure in every class, the disease being drawn last, so
+    the disease is exactly where the diseased image is brighter than the Normal image of the same
+    seed; ``min_grey`` (of 255) drops the faint tails of the haze. All False for "Normal".
+    """
+    diseased = cxr_phantom(size, klass, seed).astype(np.int16)
+    normal = cxr_phantom(size, "Normal", seed).astype(np.int16)
+    return (diseased - normal) >= min_grey
+
+
 # --------------------------------------------------------------------------------------------
 # writers
 

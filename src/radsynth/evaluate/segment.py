@@ -63,8 +63,9 @@ def report_regions(test: TestSet, typed: bool) -> list[str]:
     return (["lung"] if test.has_lung else []) + ["infection"] + (["ggo", "consolidation"] if typed else [])
 
 
-def _start(out: Path, record: dict, resume: bool, force: bool) -> None:
-    path = out / RECORD
+def _start(out: Path, record: dict, resume: bool, force: bool, record_name: str = RECORD) -> None:
+    """Begin (or, with ``resume``, check and continue) a run in ``out``; ``record`` is what was asked."""
+    path = out / record_name
     if resume and path.exists():
         previous = json.loads(path.read_text(encoding="utf-8"))
         for key in ("spec", "config", "training_ids_sha256", "test_sets"):
