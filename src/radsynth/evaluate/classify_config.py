@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from radsynth.config import check_range
 from radsynth.nets.classifiers import CLASSIFIERS
 
 OPTIMIZERS = ("adam", "adadelta")
@@ -62,9 +63,7 @@ class ClassifyConfig:
             raise ValueError(f"model must be one of {CLASSIFIERS}, got '{self.model}'")
         if self.size < 32 or self.size % 32:
             raise ValueError(f"size must be a multiple of 32 (the networks downsample 32 x), got {self.size}")
-        for name in ("in_channels", "epochs", "batch_size", "eval_batch_size", "log_every", "sample_every", "checkpoint_every", "umap_points"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
+        check_range(vars(self), ("in_channels", "epochs", "batch_size", "eval_batch_size", "log_every", "sample_every", "checkpoint_every", "umap_points"), low=1)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got '{self.optimizer}'")
         if self.augment not in AUGMENTS:

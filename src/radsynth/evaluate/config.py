@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from radsynth.config import check_range
 from radsynth.nets.segmenter import DEFAULT_FEATURES, SEGMENTER_KINDS
 
 BATCH_SIZES = {"enet": 8, "unet": 2}  # CoSinGAN 3.3.2 ("due to memory limitation")
@@ -52,12 +53,8 @@ class SegmentConfig:
             raise ValueError(f"model must be one of {SEGMENTER_KINDS}, got '{self.model}'")
         if self.size < 16 or self.size % 16:
             raise ValueError(f"size must be a multiple of 16 (UNet and ENet downsample), got {self.size}")
-        for name in ("epochs", "eval_batch_size", "folds", "log_every", "sample_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("batch_size", "samples_per_epoch"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 (0 = the paper's default)")
+        check_range(vars(self), ("epochs", "eval_batch_size", "folds", "log_every", "sample_every", "checkpoint_every"), low=1)
+        check_range(vars(self), ("batch_size", "samples_per_epoch"), low=0)  # 0 = the paper's default
         if not 0 <= self.decay_start <= 1:
             raise ValueError(f"decay_start must lie in [0, 1] (a fraction of the epochs), got {self.decay_start}")
         if self.lr <= 0:
