@@ -71,7 +71,7 @@ class SegmentationStats(Metric):
     full_state_update = False
 
     def __init__(self, regions: Sequence[str]) -> None:
-        super().__init__()
+        super().__init__(sync_on_compute=False)  # one process scores the whole test set (rank 0 under torchrun); no gather
         unknown = [r for r in regions if r not in REGIONS]
         if unknown:
             raise ValueError(f"unknown region(s) {unknown}; known: {list(REGIONS)}")

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from radsynth import distributed
 from radsynth.atomic import atomic_write_text, check_output_free
 from radsynth.config import config_to_dict
 from radsynth.errors import InputError
@@ -142,7 +143,7 @@ def evaluate_segmentation(
         "training_sets": [asdict(s) for s in pool.sources],
         "test_sets": [asdict(s) for s in test.sources],
     }
-    _start(out, record, resume, force)
+    distributed.on_main(lambda: _start(out, record, resume, force))  # rank 0 of a torchrun run writes
 
     method = SegmenterMethod(config, pool, typed, torch_device)
     options = TrainerOptions(
@@ -152,70 +153,74 @@ def evaluate_segmentation(
     train_start = time.perf_counter()
     Trainer(method, out, options, console=console, on_step=on_step).fit(resume=resume)
     train_s = time.perf_counter() - train_start
-    info = {
-        "model": config.model,
-        "num_classes": method.num_classes,
-        "in_channels": 1,
-        "features": list(config.unet_features),
-        "classes": list(CLASS_NAMES[method.num_classes]),
-        "size": config.size,
-        "trained_on": spec.text,
-    }
-    sha = save_segmenter(out / SEGMENTER, method.net, info)
 
-    test_start = time.perf_counter()
-    _, counts = score_test_set(method.net, test, regions, config, typed)
-    test_s = time.perf_counter() - test_start
-    metrics = summarise(counts, test.rows, regions, config.ci, config.folds, config.group_by)
-    units = len(dict.fromkeys(r["unit"] for r in test.rows)) if config.ci == "patient" else config.folds
-    results = {
-        "format": RESULTS_FORMAT,
-        "training_set": {
-            "name": pool.name,
-            "spec": spec.text,
-            "pool_size": len(pool.ids),
-            "real_images": pool.real_images,
-            "synthetic_images": pool.synthetic_images,
-            "patients": pool.patients,
-            "ids": pool.ids if len(pool.ids) <= 20 else pool.ids[:20] + [f"... {len(pool.ids) - 20} more"],
-            "ids_sha256": ids_sha,
-            "samples_per_epoch": method.samples_per_epoch,
-            "epochs": config.epochs,
-            "batch": config.batch,
-            "steps": method.total_steps,
-            "samples_seen": config.epochs * method.samples_per_epoch,
-            "sources": [asdict(s) for s in pool.sources],
-        },
-        "test": {
-            "split": test_split,
-            "sets": [asdict(s) for s in test.sources],
-            "slices": len(test.rows),
-            "patients": sorted(dict.fromkeys(r["unit"] for r in test.rows)),
-            "classes": regions,
-            "typed": typed,
-            "ci": config.ci,
-            "units": units,
-            "group_by": config.group_by,
-        },
-        "model": {"kind": config.model, **info, "parameters": sum(p.numel() for p in method.net.parameters()), "checkpoint": SEGMENTER, "sha256": sha},
-        "metrics": metrics,
-        "counts": {
-            "columns": ["tp", "fp", "fn", "tn"],
-            "regions": regions,
-            "ids": [f"{r['set']}:{r['id']}" for r in test.rows],
-            "values": counts.tolist(),
-        },
-        "config": config_dict,
-        "seed": config.seed,
-        "device": str(torch_device),
-        "versions": _library_versions(),
-        "timing": {"train_s": train_s, "test_s": test_s, "wall_s": time.perf_counter() - started, "resumed": resume},
-        "provenance": provenance(config.seed, config_dict),
-    }
-    results = _finite_or_null(results)
-    atomic_write_text(out / RESULTS, json.dumps(results, indent=1, allow_nan=False))
-    atomic_write_text(out / TABLE, results_markdown(results))
-    return results
+    def finish() -> dict:  # rank 0 saves the segmenter, tests it and writes; every rank gets the results
+        info = {
+            "model": config.model,
+            "num_classes": method.num_classes,
+            "in_channels": 1,
+            "features": list(config.unet_features),
+            "classes": list(CLASS_NAMES[method.num_classes]),
+            "size": config.size,
+            "trained_on": spec.text,
+        }
+        sha = save_segmenter(out / SEGMENTER, method.net, info)
+
+        test_start = time.perf_counter()
+        _, counts = score_test_set(method.net, test, regions, config, typed)
+        test_s = time.perf_counter() - test_start
+        metrics = summarise(counts, test.rows, regions, config.ci, config.folds, config.group_by)
+        units = len(dict.fromkeys(r["unit"] for r in test.rows)) if config.ci == "patient" else config.folds
+        results = {
+            "format": RESULTS_FORMAT,
+            "training_set": {
+                "name": pool.name,
+                "spec": spec.text,
+                "pool_size": len(pool.ids),
+                "real_images": pool.real_images,
+                "synthetic_images": pool.synthetic_images,
+                "patients": pool.patients,
+                "ids": pool.ids if len(pool.ids) <= 20 else pool.ids[:20] + [f"... {len(pool.ids) - 20} more"],
+                "ids_sha256": ids_sha,
+                "samples_per_epoch": method.samples_per_epoch,
+                "epochs": config.epochs,
+                "batch": config.batch,
+                "steps": method.total_steps,
+                "samples_seen": config.epochs * method.samples_per_epoch,
+                "sources": [asdict(s) for s in pool.sources],
+            },
+            "test": {
+                "split": test_split,
+                "sets": [asdict(s) for s in test.sources],
+                "slices": len(test.rows),
+                "patients": sorted(dict.fromkeys(r["unit"] for r in test.rows)),
+                "classes": regions,
+                "typed": typed,
+                "ci": config.ci,
+                "units": units,
+                "group_by": config.group_by,
+            },
+            "model": {"kind": config.model, **info, "parameters": sum(p.numel() for p in method.net.parameters()), "checkpoint": SEGMENTER, "sha256": sha},
+            "metrics": metrics,
+            "counts": {
+                "columns": ["tp", "fp", "fn", "tn"],
+                "regions": regions,
+                "ids": [f"{r['set']}:{r['id']}" for r in test.rows],
+                "values": counts.tolist(),
+            },
+            "config": config_dict,
+            "seed": config.seed,
+            "device": str(torch_device),
+            "versions": _library_versions(),
+            "timing": {"train_s": train_s, "test_s": test_s, "wall_s": time.perf_counter() - started, "resumed": resume},
+            "provenance": provenance(config.seed, config_dict),
+        }
+        results = _finite_or_null(results)
+        atomic_write_text(out / RESULTS, json.dumps(results, indent=1, allow_nan=False))
+        atomic_write_text(out / TABLE, results_markdown(results))
+        return results
+
+    return distributed.on_main(finish)
 
 
 def _finite_or_null(value):

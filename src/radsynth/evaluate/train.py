@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from radsynth import distributed
 from radsynth.data.augment import NONE, STRONG, WEAK, augment_pair
 from radsynth.data.labels import to_categories
 from radsynth.evaluate.config import SegmentConfig
@@ -82,6 +83,7 @@ class SegmenterMethod:
         self.net.train()
         index = torch.from_numpy(self.batch_indices(step)).to(self.device)
         image, label = augment_pair(self.images[index], self.labels[index], self.augment, generator)
+        image, label = distributed.rank_share(image, label)  # config.batch is the global batch; this rank's slice of it
         with amp_autocast(self.device, self.config.amp):
             logits = self.net(image)
         loss = F.cross_entropy(logits.float(), training_targets(label, self.typed), weight=self.weights)

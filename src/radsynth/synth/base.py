@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from radsynth import distributed
 from radsynth.atomic import atomic_write_text, check_output_free
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
@@ -59,6 +60,11 @@ def load_training_data(path: Path, size: int | None, slice_ids: tuple[str, ...] 
         raise InputError(path, f"no slice with id {', '.join(missing)} (ids are the 'id' column of manifest.csv)")
     chosen = [index[s] for s in slice_ids] if slice_ids else list(range(len(dataset)))
     items = [dataset[i] for i in chosen]
+    empty = [meta["id"] for _, label, meta in items if not bool((label > 0).any())]
+    if slice_ids and empty:
+        raise InputError(path, f"slice(s) {', '.join(empty)} have an empty label map (all background); a mask-conditional synthesizer needs a condition")
+    if len(empty) == len(items):
+        raise InputError(path, f"every label map of the {len(items)} training slice(s) is empty (all background); a mask-conditional synthesizer needs conditions")
     images = torch.stack([image for image, _, _ in items])
     if size is not None and (images.shape[-1] != size or images.shape[-2] != size):
         raise InputError(path, f"slices are {images.shape[-2]}x{images.shape[-1]} px but the model size is {size}; prepare the set with --size {size}")
@@ -72,7 +78,11 @@ def load_training_data(path: Path, size: int | None, slice_ids: tuple[str, ...] 
 
 
 def start_run(run_dir: Path, method: str, config: dict[str, Any], data: TrainingData, resume: bool, force: bool, extra: dict | None = None) -> None:
-    """Create (or, with ``resume``, check) the run directory and its run.json."""
+    """Create (or, with ``resume``, check) the run directory and its run.json (rank 0 of a torchrun run)."""
+    distributed.on_main(lambda: _start_run(run_dir, method, config, data, resume, force, extra))
+
+
+def _start_run(run_dir: Path, method: str, config: dict[str, Any], data: TrainingData, resume: bool, force: bool, extra: dict | None) -> None:
     record = {
         "method": method,
         "config": config,
@@ -95,10 +105,14 @@ def start_run(run_dir: Path, method: str, config: dict[str, Any], data: Training
 
 
 def update_run(run_dir: Path, **fields: Any) -> None:
-    """Add or replace top-level fields of run.json (e.g. which feature extractors were used)."""
-    record = read_run(run_dir)
-    record.update(fields)
-    atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(record, indent=2))
+    """Add or replace top-level fields of run.json (e.g. which feature extractors were used); rank 0 writes."""
+
+    def write() -> None:
+        record = read_run(run_dir)
+        record.update(fields)
+        atomic_write_text(Path(run_dir) / RUN_FILE, json.dumps(record, indent=2))
+
+    distributed.on_main(write)
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:

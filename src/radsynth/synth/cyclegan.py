@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
+from radsynth import distributed
 from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import AugmentSpec
 from radsynth.errors import InputError
@@ -168,7 +169,7 @@ class CycleGANMethod:
         index_b = random_batch(len(self.images_b), len(index_a), generator)
         real_a = augment_images(self.images_a[index_a.to(self.device)], self.augment, generator)
         real_b = augment_images(self.images_b[index_b.to(self.device)], self.augment, generator)
-        return real_a, real_b
+        return distributed.rank_share(real_a, real_b)  # batch_size is the global batch; this rank's slice of it
 
     def train_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
         config = self.config

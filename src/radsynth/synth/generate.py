@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from radsynth import distributed
 from radsynth.data.augment import AUGMENTS, augment_pair, resize_batch
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
@@ -55,42 +56,75 @@ def synthesize_set(
         rows = rows[:limit]
     if n_per_condition < 1:
         raise InputError("--n-per-condition", "must be >= 1")
-    items: list[SyntheticSlice] = []
-    preview: list[tuple[int, int, tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]] = []  # min-heap on area
-    done = 0
-    for copy in range(n_per_condition):
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            real, labels = _conditions(dataset, chunk, size, augment, step_seed(seed, f"augment-{copy}", start))
-            batch_seed = step_seed(seed, f"synth-{copy}", start)
-            images = synthesizer.generate(labels, batch_seed, diversify)
-            complemented = synthesizer.complement(real, labels, images)
-            for k, i in enumerate(chunk):
-                row = dataset.rows[i]
-                area = int((labels[k] > 0).sum())  # preview: the conditions with the most lung and lesion
-                if len(preview) < PREVIEW_ROWS or area > preview[0][0]:
-                    entry = (real[k, 0].numpy(), images[k, 0].numpy(), None if complemented is None else complemented[k, 0].numpy(), labels[k].numpy().astype(np.uint8))
-                    (heapq.heappush if len(preview) < PREVIEW_ROWS else heapq.heapreplace)(preview, (area, len(items), entry))
-                items.append(
-                    SyntheticSlice(
-                        image=(images if complemented is None else complemented)[k, 0].numpy(),
-                        label=labels[k].numpy().astype(np.uint8), patient=row["patient"], split=row["split"],
-                        slice_index=int(row["slice_index"]), condition_id=row["id"], seed=seed, diversifier=diversify,
-                        lung_only=None if complemented is None else images[k, 0].numpy(),
-                    )
-                )
-            done += len(chunk)
-            if progress:
-                progress(done)
+    batches = [(copy, start) for copy in range(n_per_condition) for start in range(0, len(rows), batch_size)]
+    mine: dict[int, list[SyntheticSlice]] = {}
+    done, world = 0, distributed.world_size()
+    for b in distributed.rank_slice(len(batches)):  # under torchrun each rank makes every N-th batch
+        copy, start = batches[b]
+        mine[b] = _synthesize_batch(synthesizer, dataset, rows[start : start + batch_size], size, augment, seed, copy, start, diversify)
+        done += len(mine[b])
+        if progress:
+            progress(min(done * world, len(rows) * n_per_condition))  # rank 0's bar: its own count x ranks
+    shards = distributed.gather_to_main(mine)  # rank 0 writes the merged set, in the one-process order
     info = {
         "seed": seed, "diversify": diversify, "n_per_condition": n_per_condition, "size": size,
         "config": {"split": split, "limit": limit, "augment": augment},
     }
-    rows = [entry for _, _, entry in sorted(preview, key=lambda e: e[1])]
-    return write_synthetic_set(
-        out, items, model_name, synthesizer.checkpoint_sha256, str(Path(conditions).resolve()), info, force,
-        add_files=lambda folder: _save_preview(folder / "preview.png", rows),
-    )
+
+    def write() -> Path:
+        merged = {b: part for shard in shards for b, part in shard.items()}
+        items = [item for b in range(len(batches)) for item in merged[b]]
+        origins = [(*batches[b], k) for b in range(len(batches)) for k in range(len(merged[b]))]  # (copy, start, row in batch)
+        previews = _preview_rows(dataset, rows, items, origins, batch_size, size, augment, seed)
+        return write_synthetic_set(
+            out, items, model_name, synthesizer.checkpoint_sha256, str(Path(conditions).resolve()), info, force,
+            add_files=lambda folder: _save_preview(folder / "preview.png", previews),
+        )
+
+    return distributed.on_main(write)
+
+
+def _synthesize_batch(
+    synthesizer: Synthesizer, dataset: SliceSet, chunk: list[int], size: int, augment: str, seed: int, copy: int, start: int, diversify: str
+) -> list[SyntheticSlice]:
+    """Copy ``copy`` of the conditions ``chunk`` (rows ``start``... of the condition list); seeded by (seed, copy, start) only."""
+    real, labels = _conditions(dataset, chunk, size, augment, step_seed(seed, f"augment-{copy}", start))
+    images = synthesizer.generate(labels, step_seed(seed, f"synth-{copy}", start), diversify)
+    complemented = synthesizer.complement(real, labels, images)
+    out = []
+    for k, i in enumerate(chunk):
+        row = dataset.rows[i]
+        out.append(
+            SyntheticSlice(
+                image=(images if complemented is None else complemented)[k, 0].numpy(),
+                label=labels[k].numpy().astype(np.uint8), patient=row["patient"], split=row["split"],
+                slice_index=int(row["slice_index"]), condition_id=row["id"], seed=seed, diversifier=diversify,
+                lung_only=None if complemented is None else images[k, 0].numpy(),
+            )
+        )
+    return out
+
+
+def _preview_rows(
+    dataset: SliceSet, rows: list[int], items: list[SyntheticSlice], origins: list[tuple[int, int, int]], batch_size: int, size: int, augment: str, seed: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]:
+    """The PREVIEW_ROWS items with the largest lung + lesion area (a min-heap over the items in order;
+    ties keep the rule of the heap), as (real, synthetic, complemented or None, label), in item order.
+    The real images are rebuilt from the conditions (the same seeded warp), so ranks need not send them."""
+    heap: list[tuple[int, int]] = []
+    for index, item in enumerate(items):
+        area = int((item.label > 0).sum())
+        if len(heap) < PREVIEW_ROWS or area > heap[0][0]:
+            (heapq.heappush if len(heap) < PREVIEW_ROWS else heapq.heapreplace)(heap, (area, index))
+    out = []
+    for index in sorted(i for _, i in heap):
+        copy, start, k = origins[index]  # item ``index`` is row k of batch (copy, start)
+        real, _ = _conditions(dataset, rows[start : start + batch_size], size, augment, step_seed(seed, f"augment-{copy}", start))
+        item = items[index]
+        synthetic = item.image if item.lung_only is None else item.lung_only
+        complemented = None if item.lung_only is None else item.image
+        out.append((real[k, 0].numpy(), synthetic, complemented, item.label))
+    return out
 
 
 def _save_preview(path: Path, rows: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]) -> None:

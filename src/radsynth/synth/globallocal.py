@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from torch import nn
 
+from radsynth import distributed
 from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import JIANG, augment_pair
 from radsynth.data.slices import SliceSet
@@ -206,6 +207,7 @@ class GANPhase:
         if self.config.noise_std:
             noise = torch.randn(image.shape, generator=generator).to(self.device)
             image = (image + self.config.noise_std * noise).clamp(-1.0, 1.0)
+        image, label = distributed.rank_share(image, label)  # batch_size is the global batch; this rank's slice of it
         return self._targets(image, label)
 
     def _targets(self, image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -228,7 +230,9 @@ class GANPhase:
         for module in (*self.trainable.values(), self.discriminator):
             module.train()
         condition, real, weight = self._batch(generator)
-        boxes = self.discriminator.sample_boxes(real.shape[0], real.shape[-2], real.shape[-1], generator)
+        batch = self.config.batch_size  # the global batch: every rank draws all its patches and keeps its images' rows
+        boxes = self.discriminator.sample_boxes(batch, real.shape[-2], real.shape[-1], generator)
+        boxes = [None if b is None else distributed.rank_share(b.view(batch, -1, 2))[0].reshape(-1, 2) for b in boxes]
         autocast = amp_autocast(self.device, self.config.amp)
         with autocast:
             fake = restrict(self.forward(condition), weight)

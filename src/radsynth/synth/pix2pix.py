@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from rich.console import Console
 
+from radsynth import distributed
 from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import NONE, STRONG, WEAK, augment_pair
 from radsynth.errors import InputError
@@ -144,7 +145,8 @@ class Pix2PixMethod:
 
     def _batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.randint(len(self.images), (self.config.batch_size,), generator=generator)
-        return augment_pair(self.images[index.to(self.device)], self.labels[index.to(self.device)], self.augment, generator)
+        real, label = augment_pair(self.images[index.to(self.device)], self.labels[index.to(self.device)], self.augment, generator)
+        return distributed.rank_share(real, label)  # batch_size is the global batch; this rank's slice of it
 
     def reconstruction(self, fake: torch.Tensor, real: torch.Tensor, label: torch.Tensor) -> dict[str, torch.Tensor]:
         """The weighted reconstruction terms (already multiplied by their lambdas)."""

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
+from radsynth import distributed
 from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import AugmentSpec
 from radsynth.errors import InputError
@@ -182,6 +183,7 @@ class Pix2PixCXRMethod:
         index_x, index_y = self.pairs(step, generator)
         x = augment_images(self.inputs[index_x.to(self.device)], self.augment, generator)
         y = augment_images(self.targets[index_y.to(self.device)], self.augment, generator)
+        x, y = distributed.rank_share(x, y)  # batch_size is the global batch; this rank's slice of it
         with amp_autocast(self.device, self.config.amp):
             fake = self.generator(x)
             # discriminator: real-pair loss + generated-pair loss (II-B, summed)

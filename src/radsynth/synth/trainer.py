@@ -5,6 +5,11 @@ does the rest: per-step seeding (so a resumed run repeats an uninterrupted one e
 LR schedules, a progress bar with losses and it/s, a CSV log (and TensorBoard when installed),
 periodic sample grids, atomic checkpoints, ``resume``, a checkpoint on Ctrl-C, and a stop with a
 clear message on a non-finite loss that leaves the last good checkpoint in place.
+
+Under ``torchrun`` (see ``radsynth.distributed``) every rank runs the same steps on its share of
+each global batch; gradients are averaged over ranks before each optimizer step, logged losses are
+the mean over ranks, a Ctrl-C on any rank stops all of them after the same step, and only rank 0
+writes the log, samples and checkpoints (the other ranks wait for it at a barrier).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from radsynth import distributed
 from radsynth.errors import InputError, NonFiniteLoss
 from radsynth.report.grids import save_grid
 from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint, restore, save_checkpoint
@@ -124,8 +130,11 @@ class Trainer:
         self.extra_state = extra_state or dict
 
     def _checkpoint(self, step: int) -> None:
-        extra = {"phase": self.options.phase, **self.extra_state()}
-        save_checkpoint(self.run_dir / self.options.phase, step, self.method.modules(), self.method.optimizers(), extra)
+        """Rank 0 saves; every rank waits until the file is in place."""
+        if distributed.is_main():
+            extra = {"phase": self.options.phase, **self.extra_state()}
+            save_checkpoint(self.run_dir / self.options.phase, step, self.method.modules(), self.method.optimizers(), extra)
+        distributed.barrier()
 
     def resume_step(self) -> int:
         """Restore the newest checkpoint of this phase; returns the first step still to run."""
@@ -141,58 +150,72 @@ class Trainer:
         start = self.resume_step() if resume else 0
         if start >= self.options.steps:
             return start
-        logger = _Logger(self.run_dir, self.options.phase)
-        logger.truncate_after(start)
+        main = distributed.is_main()
+        logger = _Logger(self.run_dir, self.options.phase) if main else None
+        if logger is not None:
+            logger.truncate_after(start)
         samples_dir = self.run_dir / "samples"
-        samples_dir.mkdir(parents=True, exist_ok=True)
+        if main:
+            samples_dir.mkdir(parents=True, exist_ok=True)
+        for module in self.method.modules().values():
+            distributed.broadcast_module(module)  # every rank starts from rank 0's weights (as DDP does)
+        hooks = [distributed.sync_optimizer(o) for o in self.method.optimizers().values()] if distributed.active() else []
         done, mid_step = start, False
         stop = _DeferredInterrupt()
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
         try:
-            with stop, Progress(*columns, console=self.console, transient=True, disable=not self.console.is_terminal) as bar:
+            with stop, Progress(*columns, console=self.console, transient=True, disable=not (main and self.console.is_terminal)) as bar:
                 task = bar.add_task(self.options.phase, total=self.options.steps, completed=start, info="")
                 tick = time.perf_counter()
                 for step in range(start, self.options.steps):
                     mid_step = True
-                    losses = self._one_step(step)
+                    losses, stopping = self._one_step(step, lambda: stop.requested)
                     done, mid_step = step + 1, False
                     now = time.perf_counter()
                     rate = 1.0 / max(now - tick, 1e-9)
                     tick = now
-                    if done % self.options.log_every == 0 or done == self.options.steps:
+                    if logger is not None and (done % self.options.log_every == 0 or done == self.options.steps):
                         logger.write(done, {**losses, "it_per_s": rate})
                     bar.update(task, completed=done, info=" ".join(f"{k} {v:.3f}" for k, v in list(losses.items())[:4]) + f" {rate:.1f} it/s")
-                    if done % self.options.sample_every == 0 or done == self.options.steps:
+                    if main and (done % self.options.sample_every == 0 or done == self.options.steps):
                         images, labels = self.method.samples()
                         save_grid(samples_dir / f"{self.options.phase}_step_{done:07d}.png", images, labels, columns=4)
                     if done % self.options.checkpoint_every == 0 or done == self.options.steps:
                         self._checkpoint(done)
                     if self.on_step is not None:
                         self.on_step(done)
-                    if stop.requested:
+                    if stopping or (stop.requested and not distributed.active()):  # ranks stop after the same step
                         raise KeyboardInterrupt
         except KeyboardInterrupt:
             if not mid_step:  # weights are exactly those after step `done`
                 self._checkpoint(done)
             raise
         finally:
-            logger.close()
+            for hook in hooks:
+                hook.remove()
+            if logger is not None:
+                logger.close()
+        for module in self.method.modules().values():
+            distributed.broadcast_module(module)  # every rank ends with the checkpointed (rank 0) buffers
         return done
 
-    def _one_step(self, step: int) -> dict[str, float]:
+    def _one_step(self, step: int, stop_requested: Callable[[], bool] = lambda: False) -> tuple[dict[str, float], bool]:
+        """One step; returns its losses (mean over ranks) and whether any rank asked to stop by its end."""
         seed = step_seed(self.options.seed, self.options.phase, step)
-        torch.manual_seed(seed)  # dropout and any other global-RNG use inside the step
-        generator = torch.Generator().manual_seed(seed)  # data sampling and augmentation
+        rank = distributed.rank()  # dropout etc. differ between ranks; rank 0 (and a one-process run) as before
+        torch.manual_seed(seed if rank == 0 else step_seed(self.options.seed, f"{self.options.phase}-rank{rank}", step))
+        generator = torch.Generator().manual_seed(seed)  # data sampling and augmentation: the same global batch on every rank
         for name, optimizer in self.method.optimizers().items():
             self.method.schedules()[name].apply(optimizer, step)
         losses = self.method.train_step(step, generator)
+        losses, stopping = distributed.mean_over_ranks(losses, stop_requested())
         bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
         if bad:
             raise NonFiniteLoss(
                 f"step {step + 1}: non-finite loss {bad}; stopped. The last good checkpoint is kept in "
                 f"{self.run_dir / self.options.phase / 'checkpoints'}; lower the learning rate or check the data."
             )
-        return losses
+        return losses, stopping
 
 
 class _DeferredInterrupt:
@@ -228,13 +251,16 @@ def amp_autocast(device: torch.device, amp: bool) -> torch.autocast:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cpu' / 'cuda' / 'cuda:1' as given."""
+    """'auto' -> CUDA when available, else CPU; 'cpu' / 'cuda' / 'cuda:1' as given.
+
+    Under torchrun with several ranks, a CUDA device is ``cuda:LOCAL_RANK`` (see ``radsynth.distributed``).
+    """
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return distributed.rank_device(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     try:
         device = torch.device(name)
     except RuntimeError:
         raise InputError("--device", f"unknown device '{name}'") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError("--device", "CUDA was asked for but no GPU is available")
-    return device
+    return distributed.rank_device(device)
