@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from safetensors.torch import save_file
 
+from radsynth import distributed
 from radsynth.data.augment import STRONG, augment_pair, resize_batch
 from radsynth.data.labels import to_categories
 from radsynth.losses import FeatureLoss, ModuleFeatures, VGG19Features
@@ -91,10 +92,15 @@ def _domain_unet(spec: FeatureSpec, data: TrainingData, device: torch.device, ru
     return model.to(device).eval(), source
 
 
-def build_feature_losses(spec: FeatureSpec, data: TrainingData, device: torch.device, run_dir: Path, console: Console | None = None) -> tuple[dict[str, FeatureLoss], dict[str, str]]:
-    """The 'vgg' (MS-FVL) and 'unet' (MS-FUL) feature losses, and what each one uses."""
-    unet, unet_source = _domain_unet(spec, data, device, run_dir, console)
-    unet_loss = FeatureLoss(ModuleFeatures(unet, ENCODER_LAYERS, source=unet_source), UNET_LAYER_WEIGHTS).to(device)
+def build_feature_losses(
+    spec: FeatureSpec, data: TrainingData, device: torch.device, run_dir: Path, console: Console | None = None, stop_early: bool = True
+) -> tuple[dict[str, FeatureLoss], dict[str, str]]:
+    """The 'vgg' (MS-FVL) and 'unet' (MS-FUL) feature losses, and what each one uses.
+
+    ``stop_early=False`` runs the whole UNet for its encoder features (the plain path; same values).
+    """
+    unet, unet_source = distributed.main_first(lambda: _domain_unet(spec, data, device, run_dir, console))  # rank 0 trains and saves, the others load
+    unet_loss = FeatureLoss(ModuleFeatures(unet, ENCODER_LAYERS, source=unet_source, stop_early=stop_early), UNET_LAYER_WEIGHTS).to(device)
     losses = {"unet": unet_loss}
     descriptions = {"unet": unet_loss.description}
     if spec.vgg_weights:

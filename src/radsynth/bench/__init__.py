@@ -1,0 +1,1 @@
+"""radsynth.bench: training and synthesis speed and peak memory of every network (``radsynth bench``)."""
