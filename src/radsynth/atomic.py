@@ -34,12 +34,16 @@ def atomic_output_dir(out: Path, force: bool = False) -> Iterator[Path]:
     """
     out = Path(out)
     check_output_free(out, force)
+    created = [p for p in out.absolute().parents if not p.exists()]  # folders this call makes, deepest first
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:  # a failed run leaves no empty parent folders behind either
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     old = None
     if out.exists():

@@ -10,6 +10,8 @@ names the key; range checks live in each dataclass's ``__post_init__``.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -21,6 +23,7 @@ import yaml
 from radsynth.errors import InputError
 
 T = TypeVar("T")
+SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def check_range(values: Mapping[str, Any], names: tuple[str, ...], low: float | None = None, high: float | None = None) -> None:
@@ -72,6 +75,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         raise InputError(where, f"expected an integer, got {value!r}")
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise InputError(where, f"must be a finite number, got {value!r}")
             return float(value)
         raise InputError(where, f"expected a number, got {value!r}")
     if annotation is str:
@@ -130,6 +135,8 @@ def parse_set(items: list[str]) -> dict[str, Any]:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
             raise InputError("--set", f"cannot parse the value of '{item}'") from None
+        if isinstance(value, str) and SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
         node = out
         parts = key.strip().split(".")
         for part in parts[:-1]:
@@ -142,7 +149,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
     """A YAML mapping from ``path`` (safe loader only)."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise InputError(path, f"cannot read YAML ({type(exc).__name__}: {exc})") from None
     if not isinstance(data, dict):
         raise InputError(path, "must hold a mapping of config keys")

@@ -90,7 +90,11 @@ def read_dicom(path: Path) -> Source:
     series: dict[str, list[tuple[float, Path, Dataset]]] = {}
     for file in files:
         header = _read_header(file)
-        series.setdefault(_pseudonym(header), []).append((_position(header), file, header))
+        try:
+            position = _position(header)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise InputError(file, f"unusable ImagePositionPatient / ImageOrientationPatient / InstanceNumber ({type(exc).__name__}: {exc})") from None
+        series.setdefault(_pseudonym(header), []).append((position, file, header))
     units, kind = [], "non-hu"
     for name, members in sorted(series.items()):
         members.sort(key=lambda m: (m[0], m[1].name))

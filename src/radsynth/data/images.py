@@ -29,6 +29,8 @@ def read_grey(path: Path) -> tuple[np.ndarray, int]:
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):
                 array = np.asarray(img, dtype=np.int64)
                 return array.astype(np.float32), 65535
+            if img.mode == "F" and not np.isfinite(np.asarray(img)).all():
+                raise InputError(path, "image contains NaN or infinite values")
             if img.mode not in ("L", "P"):
                 img = img.convert("L")
             elif img.mode == "P":
@@ -36,6 +38,8 @@ def read_grey(path: Path) -> tuple[np.ndarray, int]:
             return np.asarray(img, dtype=np.uint8).astype(np.float32), 255
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
+    except InputError:
+        raise
     except Exception as exc:
         raise InputError(path, f"cannot read image ({type(exc).__name__}: {exc})") from None
 
@@ -74,7 +78,8 @@ def read_csv_rows(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, 
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            rows = list(reader)
+            # short rows get "" (not None) and cells beyond the header are dropped
+            rows = [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
             columns = reader.fieldnames or []
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(path, f"cannot read CSV ({type(exc).__name__}: {exc})") from None

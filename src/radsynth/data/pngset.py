@@ -63,7 +63,7 @@ def _load_rows(rows: list[dict[str, str]], scheme: str, root: Path, manifest: Pa
         image, _ = read_grey(image_path)
         check_finite(image, str(image_path))
         label = _label(row, scheme, root, manifest, image.shape)
-        index = int(row["slice_index"]) if row.get("slice_index", "").strip() else position
+        index = _slice_index(row, manifest) if row.get("slice_index", "").strip() else position
         slices.append(RawSlice(image, label, patient, index, str(image_path), split=row.get("split") or None))
     return slices
 
@@ -83,7 +83,7 @@ def read_png_manifest(path: Path) -> Source:
         groups.setdefault(patient, []).append(row)
     for members in groups.values():
         if all(m.get("slice_index", "").strip() for m in members):
-            members.sort(key=lambda m: int(m["slice_index"]))
+            members.sort(key=lambda m: _slice_index(m, manifest))
     _, dtype_max = read_grey(resolve_inside(root, rows[0]["image"], manifest))
     kind = "uint8" if dtype_max == 255 else "uint16"
     notes = []
@@ -101,6 +101,14 @@ def read_png_manifest(path: Path) -> Source:
     if scheme == "lung-infection":
         notes.append("infection is binary (type unknown); stored as label 2")
     return Source(root, "png-manifest", L.SCHEMES[scheme], kind, units, notes)
+
+
+def _slice_index(row: dict[str, str], manifest: Path) -> int:
+    """The row's ``slice_index`` as an integer; anything else is the manifest's fault."""
+    try:
+        return int(row["slice_index"])
+    except ValueError:
+        raise InputError(manifest, f"slice_index '{row['slice_index']}' of '{row['image']}' is not an integer") from None
 
 
 def _is_radsynth_set(root: Path) -> bool:

@@ -32,8 +32,9 @@ class SliceSet(Dataset):
             self.info = json.loads(info_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError(info_path, f"cannot read ({exc})") from None
-        if self.info.get("format") != FORMAT:
-            raise InputError(info_path, f"format '{self.info.get('format')}' is not '{FORMAT}'")
+        if not isinstance(self.info, dict) or self.info.get("format") != FORMAT:
+            found = self.info.get("format") if isinstance(self.info, dict) else type(self.info).__name__
+            raise InputError(info_path, f"format '{found}' is not '{FORMAT}'")
         manifest = self.root / "manifest.csv"
         rows = read_csv_rows(manifest, required=MANIFEST_COLUMNS)
         self.rows = [r for r in rows if split is None or r["split"] == split]
@@ -61,6 +62,8 @@ class SliceSet(Dataset):
         row = self.rows[index]
         image = read_image(self.root / row["image"])
         label = read_label(self.root / row["label"]) if row["label"] else np.zeros(image.shape, np.uint8)
+        if label.shape != image.shape:
+            raise InputError(self.root / row["label"], f"label shape {label.shape} differs from image shape {image.shape}")
         return torch.from_numpy(image)[None], torch.from_numpy(label.astype(np.int64))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, str]]:

@@ -9,7 +9,8 @@ A checkpoint ``step_000100`` is two files in ``<run>/checkpoints/``:
 
 Both are written atomically, the JSON second, and ``latest.json`` (which names the newest
 complete checkpoint) last, so a kill at any moment leaves the previous checkpoint loadable.
-A tensor file whose hash does not match its JSON is refused.
+A tensor file whose hash does not match its JSON is refused, and weights or optimizer state that
+hold NaN / inf are never saved (``NonFiniteLoss``), so the newest checkpoint is always a good one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from radsynth.atomic import atomic_write_bytes, atomic_write_text
-from radsynth.errors import InputError
+from radsynth.errors import InputError, NonFiniteLoss
 
 LATEST = "latest.json"
 
@@ -68,6 +69,12 @@ def save_checkpoint(
     """Write checkpoint ``step`` under ``run_dir/checkpoints`` and point ``latest.json`` at it."""
     folder = Path(run_dir) / "checkpoints"
     tensors, optim_meta = _flatten(modules, optimizers)
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:  # finite losses can still end in an update that overflows; never save such weights over good ones
+        raise NonFiniteLoss(
+            f"step {step}: weights or optimizer state became non-finite ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); "
+            f"stopped without saving them. The last good checkpoint is kept in {folder}; lower the learning rate or check the data."
+        )
     blob = save_safetensors(tensors)
     name = f"step_{step:07d}"
     atomic_write_bytes(folder / f"{name}.safetensors", blob)
