@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from radsynth.cli import EXIT_NOT_BUILT, NOT_BUILT, VERB_HELP
+from radsynth.cli import VERB_HELP
 
 VERBS = ("data", "train", "synth", "quality", "evaluate", "experiment", "report", "demo", "bench")
 
@@ -13,13 +13,6 @@ def test_help_lists_every_verb():
     assert tuple(VERB_HELP) == VERBS
     for verb in VERBS:
         assert verb in proc.stdout
-
-
-@pytest.mark.parametrize("verb", NOT_BUILT)
-def test_unbuilt_verbs_say_so_and_fail(cli, verb):
-    result = cli(verb)
-    assert result.code == EXIT_NOT_BUILT != 0
-    assert "not built yet" in result.err
 
 
 def test_usage_errors_exit_2(cli):

@@ -1,13 +1,14 @@
 """The ``radsynth`` command. Thin: parse, call the library, print a summary.
 
 Bad input (``InputError``) ends with one line ``radsynth: error: <where>: <problem>`` on stderr
-and exit code 2; an interrupt ends with exit code 130; verbs not built yet exit with 3.
+and exit code 2; an interrupt ends with exit code 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 EXIT_TRAINING_FAILED = 1
 EXIT_INPUT = 2
-EXIT_NOT_BUILT = 3
 EXIT_INTERRUPTED = 130
 
 VERB_HELP = {
@@ -35,7 +35,7 @@ VERB_HELP = {
     "demo": "the whole idea on the embedded phantom data, in minutes on a CPU",
     "bench": "speed and memory benchmarks",
 }
-NOT_BUILT = ("experiment", "report", "bench")
+MULTI_PROCESS_VERBS = ("train", "synth", "evaluate segment")  # verbs that run under torchrun (radsynth.distributed)
 
 
 def _positive_int(text: str) -> int:
@@ -55,7 +55,7 @@ def _window(text: str) -> tuple[float, float]:
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help=VERB_HELP["data"], description=VERB_HELP["data"])
-    verbs = data.add_subparsers(dest="data_verb", required=True, metavar="{inspect,prepare,phantom}")
+    verbs = data.add_subparsers(dest="data_verb", required=True, metavar="{inspect,prepare,phantom,export}")
 
     inspect = verbs.add_parser("inspect", help="print format, patients, slices, sizes, intensities and labels")
     inspect.add_argument("path", type=Path)
@@ -84,6 +84,12 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     phantom.add_argument("--size", type=_positive_int, default=256)
     phantom.add_argument("--seed", type=int, default=0)
     phantom.add_argument("--force", action="store_true")
+
+    export = verbs.add_parser("export", help="write a synthetic set as DICOM or NIfTI files marked SYNTHETIC, with no patient data")
+    export.add_argument("path", type=Path, help="a synthetic set (radsynth synth)")
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--format", choices=("dicom", "nifti"), required=True)
+    export.add_argument("--force", action="store_true")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -148,13 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
             from radsynth.quality.cli import add_quality_parser
 
             add_quality_parser(sub, text)
+        elif verb == "bench":
+            from radsynth.bench.cli import add_bench_parser
+
+            add_bench_parser(sub, text)
+        elif verb == "experiment":
+            from radsynth.experiments.cli import add_experiment_parser
+
+            add_experiment_parser(sub, text)
+        elif verb == "report":
+            from radsynth.experiments.cli import add_report_parser
+
+            add_report_parser(sub, text)
         elif verb == "demo":
             demo = sub.add_parser("demo", help=text, description=text)
             demo.add_argument("--out", type=Path, default=Path("demo-out"))
             demo.add_argument("--seed", type=int, default=0)
+            demo.add_argument("--data", type=Path, default=None, help="a real CT set (prepared, or any source `data prepare` reads) instead of the phantom")
             demo.add_argument("--force", action="store_true", help="replace an existing demo folder")
-        else:
-            sub.add_parser(verb, help=text + " (not built yet)", description=text)
     return parser
 
 
@@ -192,6 +209,12 @@ def _run_data(args: argparse.Namespace) -> int:
             info = prepare(source, args.out, options, force=args.force, progress=update)
         print(f"wrote {sum(info['slices'].values())} slices to {args.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(info["slices"].items())))
         print(f"intensity: {info['intensity']}; split: {info['split']}")
+        return 0
+    if args.data_verb == "export":
+        from radsynth.synth.export_volumes import export_synthetic_set
+
+        written = export_synthetic_set(args.path, args.out, args.format, force=args.force)
+        print(f"wrote {len(written)} {args.format} files to {args.out}")
         return 0
     from radsynth.atomic import atomic_output_dir
     from radsynth.data import phantom
@@ -247,7 +270,10 @@ def _run_synth(args: argparse.Namespace) -> int:
     elif args.fuse_with is not None:
         raise InputError("--fuse-with", "only goes with --diversify fusion")
     split = None if args.split in (None, "all") else args.split
-    total = len(SliceSet(args.conditions, split=split, cache=False)) * args.n_per_condition
+    conditions = SliceSet(args.conditions, split=split, cache=False)
+    if not any(row["label"] and bool((conditions[i][1] > 0).any()) for i, row in enumerate(conditions.rows)):  # stops at the first non-empty one
+        raise InputError(args.conditions, "every label map is empty (all background); mask-conditional synthesis needs conditions")
+    total = len(conditions) * args.n_per_condition
     with progress_bar("synthesizing", total) as update:
         synthesize_set(
             synthesizer, model_name, synthesizer.output_size, args.conditions, args.out, split=split,
@@ -266,6 +292,8 @@ def _run_translate(args: argparse.Namespace, translator: Translator, model_name:
 
     if args.conditions is not None or args.images is None:
         raise InputError("--images", f"a '{model_name}' run translates X-rays: give --images SET (a prepared set), not --conditions")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise InputError("torchrun", "X-ray translation (synth --images) runs in one process; start it without torchrun")
     for flag, given in (("--fuse-with", args.fuse_with is not None), ("--n-per-condition", args.n_per_condition != 1),
                         ("--limit", args.limit is not None), ("--augment", args.augment != "none")):
         if given:
@@ -296,21 +324,50 @@ def _dispatch(args: argparse.Namespace) -> int:
         from radsynth.quality.cli import run_quality
 
         return run_quality(args)
+    if args.verb == "bench":
+        from radsynth.bench.cli import run_bench
+
+        return run_bench(args)
+    if args.verb == "experiment":
+        from radsynth.experiments.cli import run_experiment_verb
+
+        return run_experiment_verb(args)
+    if args.verb == "report":
+        from radsynth.experiments.cli import run_report_verb
+
+        return run_report_verb(args)
     if args.verb == "demo":
         from radsynth.demo import run_demo
 
-        run_demo(args.out, seed=args.seed, force=args.force)
+        run_demo(args.out, seed=args.seed, force=args.force, data=args.data)
         return 0
-    print(f"radsynth {args.verb}: not built yet", file=sys.stderr)
-    return EXIT_NOT_BUILT
+    raise AssertionError(f"no handler for verb {args.verb!r}")  # argparse admits only the verbs above
+
+
+def _join_processes(args: argparse.Namespace) -> bool:
+    """Under torchrun with several processes: check the verb can share its work, join the process
+    group (radsynth.distributed) and return True; else False (and torch is not imported here)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    from radsynth import distributed
+
+    verb = args.verb + (f" {args.evaluate_verb}" if args.verb == "evaluate" else "")
+    if verb not in MULTI_PROCESS_VERBS:
+        raise InputError("torchrun", f"'radsynth {verb}' runs in one process; under torchrun use {', '.join(MULTI_PROCESS_VERBS)}")
+    distributed.init(args.device)
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    joined = False
     try:
+        joined = _join_processes(args)
         return _dispatch(args)
     except InputError as exc:
-        print(f"radsynth: error: {exc.where}: {exc.problem}", file=sys.stderr)
+        text = f"{exc.where}: {exc.problem}"
+        message = " ".join(line.strip() for line in text.splitlines() if line.strip())  # one line, even when a library's message has several
+        print(f"radsynth: error: {message}", file=sys.stderr)
         return EXIT_INPUT
     except NonFiniteLoss as exc:
         print(f"radsynth: error: {exc}", file=sys.stderr)
@@ -318,6 +375,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("radsynth: interrupted; finished work is kept (training: resume with --resume)", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if joined:
+            from radsynth import distributed
+
+            distributed.shutdown()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,202 @@
+"""``radsynth experiment cosingan``: Zhang et al. 2020 (CoSinGAN), section 3, as one resumable command.
+
+Two CoSinGANs are trained on two chosen slices (the training slices with the most infection of two
+different patients: the paper's "modality 1" and "modality 2" images, 3.3.1); O-STS (the first
+model as it is), RC-STS (randomized conditions, 2.4) and IF-STS (image fusion of both models, 2.4)
+are synthesized for every training condition; segmenters (Table 4) and classifiers (Tables 2-3)
+are trained on OC-TS, Sin-TS, Two-TS, O-STS, RC-STS and IF-STS and tested on the real held-out
+patients; pix2pix, enhanced pix2pix and CoSinGAN are scored by segmenters trained on real images
+(Table 1).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from radsynth.atomic import atomic_write_text
+from radsynth.config import build_config
+from radsynth.data.slices import SliceSet
+from radsynth.evaluate.classify import evaluate_classification, read_classify_results
+from radsynth.evaluate.classify_config import PRESETS as CLASSIFY_PRESETS
+from radsynth.evaluate.classify_config import ClassifyConfig
+from radsynth.evaluate.classify_tables import cosingan_table
+from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
+from radsynth.evaluate.config import SegmentConfig
+from radsynth.evaluate.segment import evaluate_segmentation, read_results
+from radsynth.evaluate.tables import dsc_table
+from radsynth.experiments.common import done_results, fit_stage, prepare_stage, prepared_set, read_json
+from radsynth.experiments.stages import Stage, StageContext
+from radsynth.report import published
+from radsynth.report.html import Section, write_report
+from radsynth.synth.diversify import FusedSynthesizer
+from radsynth.synth.generate import synthesize_set
+from radsynth.synth.registry import load_synthesizer
+
+TITLE = "CoSinGAN (Zhang et al. 2020): learning COVID-19 diagnosis from a single CT slice"
+
+# the training sets of 3.3.1, in the paper's table order: (stage suffix, table name, real images)
+SETS = [("sin", "Sin-TS"), ("o-sts", "O-STS"), ("rc-sts", "RC-STS"), ("two", "Two-TS"), ("if-sts", "IF-STS"), ("oc", "OC-TS")]
+# Table 1's synthesizers: (stage suffix, registry method, table name)
+QUALITY_METHODS = [("pix2pix", "pix2pix", "Pix2pix"), ("enhanced-pix2pix", "enhanced-pix2pix", "Enhanced Pix2pix")]
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # the paper's values: the synthesizers', segmenters' and classifiers' own paper presets (2.5, 3.3.1, 3.3.2)
+    "paper": {
+        "size": 512, "cosingan_preset": "paper", "cosingan": {}, "pix2pix_preset": "paper", "pix2pix": {"size": 512},
+        "segment_preset": "paper", "segment": {}, "segmenters": ["enet", "unet"],
+        "classify_preset": "cosingan", "classify": {}, "classifiers": ["resnet18", "resnet50"],
+        "synth_limit": None, "quality_preset": "default",
+    },
+    # CPU, 128 px, within an hour on 2 cores: a 32 -> 128 pyramid with short schedules, one UNet, one
+    # ResNet18, at most 400 synthesized images per set and 256 segmenter samples per epoch
+    "quick": {
+        "size": 128, "cosingan_preset": "quick",
+        "cosingan": {"ngf": 16, "ndf": 16, "stage1_steps": 120, "stage2_steps": 60, "feature_unet_steps": 100, "sample_every": 60, "checkpoint_every": 60},
+        "pix2pix_preset": "quick", "pix2pix": {"size": 128, "ngf": 16, "ndf": 16, "steps": 200, "feature_unet_steps": 100},
+        "segment_preset": "quick", "segment": {"epochs": 6, "samples_per_epoch": 256, "unet_features": [16, 16, 32, 64, 128, 16]},
+        "segmenters": ["unet"],
+        "classify_preset": "quick", "classify": {"size": 64, "epochs": 1}, "classifiers": ["resnet18"],
+        "synth_limit": 400, "quality_preset": "quick",
+    },
+}
+
+
+def _slices(ctx: StageContext) -> None:
+    """Stage ``choose-slices``: the train slice with the most infection, and the best slice of another patient (group)."""
+    train = SliceSet(prepared_set(ctx.run_dir), "train")
+    scored = []
+    for i in range(len(train)):
+        _, label, meta = train[i]
+        scored.append((int((label >= 2).sum()), int((label >= 1).sum()), meta["id"], meta["patient"], meta.get("modality", "")))
+    scored.sort(reverse=True)
+    first = scored[0]
+    others = [s for s in scored if s[3] != first[3] and (not first[4] or s[4] != first[4])] or [s for s in scored if s[3] != first[3]]
+    if not others:
+        others = [s for s in scored if s[2] != first[2]]
+    second = others[0]
+    atomic_write_text(ctx.folder / "slices.json", json.dumps({"a": first[2], "b": second[2], "patients": [first[3], second[3]],
+                                                               "infection_pixels": [first[0], second[0]]}, indent=2))
+
+
+def chosen(run_dir: Path) -> dict:
+    return read_json(Path(run_dir) / "choose-slices" / "slices.json")
+
+
+def _synth_stage(runs: list[str], diversify: str, limit: int | None, seed: int, device: str):
+    def run(ctx: StageContext) -> None:
+        models = [load_synthesizer(ctx.stage(r), device) for r in runs]
+        model = models[0] if len(models) == 1 else FusedSynthesizer(*models)
+        name = model.name if len(models) == 1 else "fusion"
+        synthesize_set(model, name, model.output_size, prepared_set(ctx.run_dir), ctx.folder / "set", split="train",
+                       seed=seed, diversify=diversify, limit=limit, force=True)
+
+    return run
+
+
+def _spec(run_dir: Path, suffix: str) -> str:
+    ids = chosen(run_dir)
+    return {"sin": f"sin:{ids['a']}", "two": f"two:{ids['a']},{ids['b']}", "oc": "oc"}.get(suffix, f"synth:{Path(run_dir) / ('synth-' + suffix) / 'set'}")
+
+
+def _segment_stage(model: str, suffix: str, name: str, settings: dict, seed: int, device: str):
+    def run(ctx: StageContext) -> None:
+        config = build_config(SegmentConfig, SEGMENT_PRESETS, settings["segment_preset"], {**settings["segment"], "model": model, "seed": seed})
+        prepared = prepared_set(ctx.run_dir)
+        resume = ctx.partial and (ctx.folder / "segment.json").exists()
+        evaluate_segmentation(_spec(ctx.run_dir, suffix), [prepared], ctx.folder, config, name=name, device=device, resume=resume,
+                              force=not resume, console=ctx.console)
+
+    return run
+
+
+def _classify_stage(model: str, suffix: str, name: str, settings: dict, seed: int, device: str):
+    def run(ctx: StageContext) -> None:
+        config = build_config(ClassifyConfig, CLASSIFY_PRESETS, settings["classify_preset"], {**settings["classify"], "model": model, "seed": seed})
+        resume = ctx.partial and (ctx.folder / "classify.json").exists()
+        evaluate_classification(_spec(ctx.run_dir, suffix), prepared_set(ctx.run_dir), ctx.folder, config, name=name, device=device,
+                                resume=resume, force=not resume, figures=False, console=ctx.console)
+
+    return run
+
+
+def _quality_stage(settings: dict, device: str):
+    def run(ctx: StageContext) -> None:
+        from radsynth.quality.config import PRESETS as QUALITY_PRESETS
+        from radsynth.quality.config import QualityConfig
+        from radsynth.quality.run import assess_quality
+
+        config = build_config(QualityConfig, QUALITY_PRESETS, settings["quality_preset"], {})
+        sets = [ctx.stage(f"synth-{s}") / "set" for s, _, _ in QUALITY_METHODS] + [ctx.stage("synth-o-sts") / "set"]
+        names = [n for _, _, n in QUALITY_METHODS] + ["CoSinGAN"]
+        segmenters = [ctx.stage(f"seg-{m}-oc") for m in settings["segmenters"]]
+        assess_quality(prepared_set(ctx.run_dir), sets, ctx.folder / "quality", config, segmenters=segmenters, names=names,
+                       device=device, force=True, log=lambda text: ctx.console.print(f"    {text}"))
+
+    return run
+
+
+def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> list[Stage]:
+    """The protocol's stages, in order."""
+    size = settings["size"]
+    cosingan = {**settings["cosingan"], "seed": seed}
+    stages_ = [
+        Stage("prepare", prepare_stage(data, size, seed), f"the real set at {size} px, patient-level split"),
+        Stage("choose-slices", _slices, "the two training slices (two patients)"),
+        Stage("train-cosingan-a", fit_stage("cosingan", settings["cosingan_preset"], {**cosingan, "slice_ids": lambda r: [chosen(r)["a"]]}, device=device),
+              "CoSinGAN on slice A", resumable=True),
+        Stage("train-cosingan-b", fit_stage("cosingan", settings["cosingan_preset"], {**cosingan, "slice_ids": lambda r: [chosen(r)["b"]]}, device=device),
+              "CoSinGAN on slice B", resumable=True),
+    ]
+    for suffix, method, name in QUALITY_METHODS:
+        overrides = {**settings["pix2pix"], "seed": seed, "slice_ids": lambda r: [chosen(r)["a"]]}
+        stages_.append(Stage(f"train-{suffix}", fit_stage(method, settings["pix2pix_preset"], overrides, device=device), f"{name} on slice A (Table 1)", resumable=True))
+    limit = settings["synth_limit"]
+    stages_ += [
+        Stage("synth-o-sts", _synth_stage(["train-cosingan-a"], "none", limit, seed, device), "O-STS: CoSinGAN A on every training condition"),
+        Stage("synth-rc-sts", _synth_stage(["train-cosingan-a"], "rc", limit, seed, device), "RC-STS: randomized conditions"),
+        Stage("synth-if-sts", _synth_stage(["train-cosingan-a", "train-cosingan-b"], "fusion", limit, seed, device), "IF-STS: image fusion of A and B"),
+    ]
+    stages_ += [Stage(f"synth-{s}", _synth_stage([f"train-{s}"], "none", limit, seed, device), f"{n} images for Table 1") for s, _, n in QUALITY_METHODS]
+    for model in settings["segmenters"]:
+        stages_ += [Stage(f"seg-{model}-{s}", _segment_stage(model, s, n, settings, seed, device), f"{model} on {n} (Table 4)", resumable=True) for s, n in SETS]
+    for model in settings["classifiers"]:
+        stages_ += [Stage(f"cls-{model}-{s}", _classify_stage(model, s, n, settings, seed, device), f"{model} on {n} (Tables 2-3)", resumable=True) for s, n in SETS]
+    stages_.append(Stage("quality", _quality_stage(settings, device), "Table 1: segmenters trained on real images score the synthetic sets"))
+    return stages_
+
+
+def build_report(run_dir: Path) -> Path:
+    """``report/index.html`` from whatever stages are done."""
+    run_dir = Path(run_dir)
+    record = read_json(run_dir / "experiment.json")
+    settings = record["settings"]
+    sections: list[Section] = []
+    seg_names = [f"seg-{m}-{s}" for m in settings["segmenters"] for s, _ in SETS]
+    seg = done_results(run_dir, seg_names, read_results)
+    if seg:
+        sections.append(Section("Segmentation (Table 4)", [f"Segmenters trained on each training set, tested on the real held-out patients of {record['data']}."],
+                                [("DSC (%)", dsc_table(seg), published.COSINGAN_TABLE4)],
+                                links=[(run_dir / n / "results.md", n) for n in seg_names]))
+    cls_names = [f"cls-{m}-{s}" for m in settings["classifiers"] for s, _ in SETS]
+    cls = done_results(run_dir, cls_names, read_classify_results)
+    if cls:
+        sections.append(Section("Classification: infection present / absent (Tables 2-3)", [],
+                                [("Sensitivity, specificity, accuracy", cosingan_table(cls), published.COSINGAN_TABLE2)],
+                                links=[(run_dir / n / "results.md", n) for n in cls_names]))
+    quality = run_dir / "quality" / "quality"
+    if (quality / "results.json").exists():
+        from radsynth.quality.run import read_results as read_quality
+        from radsynth.quality.tables import segmentation_table
+
+        sections.append(Section("Image quality of the synthesizers (Table 1)",
+                                ["DSC (%) of the segmenters trained on the real training set (OC-TS), applied to each synthetic set against its conditions."],
+                                [("Segmentation-based quality score", segmentation_table(read_quality(quality)), published.COSINGAN_TABLE1)],
+                                links=[(quality / "results.md", "quality/results.md (every score)")]))
+    images = [(run_dir / f"synth-{s}" / "set" / "preview.png", f"{s}: condition, real, synthetic") for s in ("o-sts", "rc-sts", "if-sts", "pix2pix", "enhanced-pix2pix")]
+    images += [(run_dir / f"train-cosingan-{k}" / "scales.png", f"CoSinGAN {k.upper()}: one output per scale") for k in ("a", "b")]
+    slices = run_dir / "choose-slices" / "slices.json"
+    text = [f"Training slices: A = {chosen(run_dir)['a']}, B = {chosen(run_dir)['b']}."] if slices.exists() else []
+    sections.append(Section("Synthetic sets and synthesizers", text, images=images))
+    return write_report(run_dir, TITLE, sections, [f"Data: {record['data']}; preset {record['preset']}; seed {record['seed']}."])

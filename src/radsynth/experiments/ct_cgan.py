@@ -1,0 +1,128 @@
+"""``radsynth experiment ct-cgan``: Jiang et al. 2020 (global-local cGAN for lung CT), section IV.
+
+The global-local cGAN and its comparison methods (pix2pixHD, SPADE, pix2pix; radsynth has no SEAN)
+are trained on the infection slices of the training patients (IV-A); each synthesizes the lung for
+the held-out patients' masks (pasted into their real non-lung area) for the image-quality scores of
+Table II; the global-local cGAN also synthesizes from augmented training masks (III-D) for the UNet
+sweeps: a proportion of the real training images replaced by synthetic ones (Table III) or added
+(Table IV), tested on the real held-out patients with the 95 % interval over 10 folds (IV-B-2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from radsynth.config import build_config
+from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
+from radsynth.evaluate.config import SegmentConfig
+from radsynth.evaluate.segment import evaluate_segmentation, read_results
+from radsynth.evaluate.tables import score_table
+from radsynth.experiments.common import done_results, fit_stage, prepare_stage, prepared_set, read_json
+from radsynth.experiments.stages import Stage, StageContext
+from radsynth.report import published
+from radsynth.report.html import Section, write_report
+from radsynth.synth.generate import synthesize_set
+from radsynth.synth.registry import load_synthesizer
+
+TITLE = "Global-local cGAN for COVID-19 lung CT (Jiang et al. 2020)"
+METHOD_TITLES = {"globallocal": "Ours (global-local)", "pix2pixhd": "Pix2pixHD", "spade": "SPADE", "pix2pix": "Pix2pix"}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # IV-A: 512 px, 20 epochs (each method's paper preset); IV-B-2: ratios 0 % ... 50 % in steps of 10 %, 10 folds
+    "paper": {"size": 512, "methods": ["globallocal", "pix2pixhd", "spade", "pix2pix"], "gan_preset": "paper", "gan": {},
+              "pix2pix": {"size": 512}, "ratios": [0.1, 0.2, 0.3, 0.4, 0.5], "segment_preset": "paper", "segment": {"ci": "fold"},
+              "synth_copies": 1},
+    # CPU: 128 px, short schedules, three ratios, a narrow UNet
+    "quick": {"size": 128, "methods": ["globallocal", "pix2pixhd", "pix2pix"], "gan_preset": "quick", "gan": {"steps": 300},
+              "pix2pix": {"size": 128, "steps": 300}, "ratios": [0.3, 0.5],
+              "segment_preset": "quick", "segment": {"ci": "fold", "epochs": 6, "samples_per_epoch": 256, "unet_features": [16, 16, 32, 64, 128, 16]},
+              "synth_copies": 1},
+}
+
+
+def _fit(method: str, settings: dict, seed: int, device: str):
+    if method == "pix2pix":
+        return fit_stage("pix2pix", settings["gan_preset"], {**settings["pix2pix"], "seed": seed}, device=device)
+    return fit_stage(method, settings["gan_preset"], {**settings["gan"], "size": settings["size"], "seed": seed}, device=device)
+
+
+def _synth(method: str, split: str, augment: str, settings: dict, seed: int, device: str):
+    def run(ctx: StageContext) -> None:
+        model = load_synthesizer(ctx.stage(f"train-{method}"), device)
+        synthesize_set(model, method, model.output_size, prepared_set(ctx.run_dir), ctx.folder / "set", split=split,
+                       n_per_condition=settings["synth_copies"] if split == "train" else 1, seed=seed, augment=augment, force=True)
+
+    return run
+
+
+def sweep(settings: dict, run_dir: Path) -> list[tuple[str, str, str]]:
+    """(stage, SPEC, table row) of the UNet runs: 0 % once, then each ratio replaced and added."""
+    synthetic = Path(run_dir) / "synth-train-globallocal" / "set"
+    out = [("seg-0", "oc", "0%")]
+    for kind in ("replace", "add"):
+        out += [(f"seg-{kind}-{round(100 * r)}", f"{kind}:{r}:{synthetic}", f"{kind} {round(100 * r)}%") for r in settings["ratios"]]
+    return out
+
+
+def _segment(index: int, settings: dict, seed: int, device: str):
+    def run(ctx: StageContext) -> None:
+        _, spec, name = sweep(settings, ctx.run_dir)[index]
+        config = build_config(SegmentConfig, SEGMENT_PRESETS, settings["segment_preset"], {**settings["segment"], "model": "unet", "seed": seed})
+        resume = ctx.partial and (ctx.folder / "segment.json").exists()
+        evaluate_segmentation(spec, [prepared_set(ctx.run_dir)], ctx.folder, config, name=name, device=device, resume=resume,
+                              force=not resume, console=ctx.console)
+
+    return run
+
+
+def _quality(settings: dict, device: str):
+    def run(ctx: StageContext) -> None:
+        from radsynth.quality.config import QualityConfig
+        from radsynth.quality.run import assess_quality
+
+        sets = [ctx.stage(f"synth-test-{m}") / "set" for m in settings["methods"]]
+        assess_quality(prepared_set(ctx.run_dir), sets, ctx.folder / "quality", QualityConfig(), segmenters=[ctx.stage("seg-0")],
+                       names=[METHOD_TITLES[m] for m in settings["methods"]],
+                       device=device, force=True, log=lambda text: ctx.console.print(f"    {text}"))
+
+    return run
+
+
+def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> list[Stage]:
+    size = settings["size"]
+    out = [Stage("prepare", prepare_stage(data, size, seed, keep="infection"), f"the infection slices at {size} px (IV-A)")]
+    out += [Stage(f"train-{m}", _fit(m, settings, seed, device), METHOD_TITLES[m], resumable=True) for m in settings["methods"]]
+    out += [Stage(f"synth-test-{m}", _synth(m, "test", "none", settings, seed, device), f"{METHOD_TITLES[m]} for the test masks (Table II)")
+            for m in settings["methods"]]
+    out.append(Stage("synth-train-globallocal", _synth("globallocal", "train", "jiang", settings, seed, device), "from augmented training masks (III-D)"))
+    out += [Stage(name, _segment(i, settings, seed, device), f"UNet, {row}", resumable=True) for i, (name, _, row) in enumerate(sweep(settings, Path(".")))]
+    # after seg-0: its UNet (trained on the real images) gives the domain features of the FID-style distance
+    out.append(Stage("quality", _quality(settings, device), "Table II: FID (domain features), PSNR, SSIM, RMSE"))
+    return out
+
+
+def build_report(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    record = read_json(run_dir / "experiment.json")
+    settings = record["settings"]
+    sections = []
+    quality = run_dir / "quality" / "quality"
+    if (quality / "results.json").exists():
+        from radsynth.quality.run import read_results as read_quality
+        from radsynth.quality.tables import image_quality_table
+
+        table, notes = image_quality_table(read_quality(quality))
+        sections.append(Section("Image quality (Table II)", notes + ["FD: Fréchet distance of the encoder features of a UNet trained on the real "
+                                                                     "training images (radsynth's stand-in for Inception FID without downloads)."],
+                                [("Quality scores", table, published.JIANG_TABLE2)], links=[(quality / "results.md", "quality/results.md (every score)")]))
+    runs = sweep(settings, run_dir)
+    for kind, paper in (("replace", published.JIANG_TABLE3), ("add", published.JIANG_TABLE4)):
+        names = ["seg-0"] + [n for n, _, _ in runs if n.startswith(f"seg-{kind}-")]
+        results = done_results(run_dir, names, read_results)
+        if results:
+            sections.append(Section(f"UNet, synthetic images {'replacing' if kind == 'replace' else 'added to'} real ones (Table {'III' if kind == 'replace' else 'IV'})",
+                                    [], [("Dice / Sen / Spec (%)", score_table(results), paper)], links=[(run_dir / n / "results.md", n) for n in names]))
+    images = [(run_dir / f"synth-test-{m}" / "set" / "preview.png", METHOD_TITLES[m]) for m in settings["methods"]]
+    sections.append(Section("Synthetic images", images=images + [(run_dir / "synth-train-globallocal" / "set" / "preview.png", "from augmented training masks")]))
+    return write_report(run_dir, TITLE, sections, [f"Data: {record['data']}; preset {record['preset']}; seed {record['seed']}."])

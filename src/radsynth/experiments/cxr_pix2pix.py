@@ -1,0 +1,111 @@
+"""``radsynth experiment cxr-pix2pix``: Liang et al. 2021 (pix2pix Normal -> COVID-19 to balance a 3-class X-ray set).
+
+pix2pix translates Normal X-rays into COVID-19 ones (II-B); as many are made as bring COVID-19 up to
+the largest class of the training split (III-A: 1,100 images -> 1,254 per class); ResNet-50 is
+trained from scratch (III-C) on the original imbalanced set and on the balanced one, and, when
+ImageNet weights are given (setting ``weights``), by transfer learning too; Table I on the real
+held-out test split.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from radsynth.atomic import atomic_write_text
+from radsynth.config import build_config
+from radsynth.data.slices import SliceSet
+from radsynth.evaluate.classify import evaluate_classification, read_classify_results
+from radsynth.evaluate.classify_config import PRESETS as CLASSIFY_PRESETS
+from radsynth.evaluate.classify_config import ClassifyConfig
+from radsynth.evaluate.classify_tables import liang_table
+from radsynth.experiments.common import fit_stage, prepare_stage, prepared_set, read_json
+from radsynth.experiments.stages import Stage, StageContext
+from radsynth.report import published
+from radsynth.report.html import Section, write_report
+from radsynth.synth.registry import load_synthesizer
+from radsynth.synth.translate import translate_set
+
+TITLE = "pix2pix-balanced chest X-ray classification (Liang et al. 2021)"
+CLASSES = "Normal,Pneumonia,COVID-19"
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # III-A, III-C: 224 px, pix2pix 100 epochs (its paper preset), ResNet-50 60 epochs from scratch
+    "paper": {"size": 224, "pix2pix_preset": "paper", "pix2pix": {}, "classifier": "resnet50", "classify": {}, "weights": None},
+    # CPU: 128 px pix2pix with a short schedule, ResNet18 at 64 px for a few epochs
+    "quick": {"size": 128, "pix2pix_preset": "quick", "pix2pix": {"size": 128, "steps": 400}, "classifier": "resnet18",
+              "classify": {"size": 64, "epochs": 4}, "weights": None},
+}
+
+
+def _balance_count(prepared: Path) -> int:
+    """Synthetic COVID-19 images that bring the class up to the largest class of the train split (at least 1)."""
+    counts: dict[str, int] = {}
+    for row in SliceSet(prepared, "train", cache=False).rows:
+        counts[row["klass"]] = counts.get(row["klass"], 0) + 1
+    return max(1, max(counts.values()) - counts.get("COVID-19", 0))
+
+
+def _translate(settings: dict, seed: int, device: str):
+    def run(ctx: StageContext) -> None:
+        prepared = prepared_set(ctx.run_dir)
+        n = _balance_count(prepared)
+        translator = load_synthesizer(ctx.stage("train-pix2pix-cxr"), device)
+        translate_set(translator, "pix2pix-cxr", prepared, ctx.folder / "set", split="train", n=n, seed=seed, force=True)
+        atomic_write_text(ctx.folder / "balance.json", json.dumps({"synthetic_covid": n}))
+
+    return run
+
+
+def runs(settings: dict) -> list[tuple[str, str, str, str]]:
+    """(stage, SPEC, classify preset, table row) of the classifier runs."""
+    out = [("cls-scratch-original", "real", "liang", "Original imbalanced (from scratch)"),
+           ("cls-scratch-balanced", "add:{synth}", "liang", "cGAN enhanced (from scratch)")]
+    if settings.get("weights"):
+        out += [("cls-transfer-original", "real", "liang-transfer", "Original imbalanced (transfer learning)"),
+                ("cls-transfer-balanced", "add:{synth}", "liang-transfer", "cGAN enhanced (transfer learning)")]
+    return out
+
+
+def _classify(spec: str, preset: str, name: str, settings: dict, seed: int, device: str):
+    def run(ctx: StageContext) -> None:
+        config = build_config(ClassifyConfig, CLASSIFY_PRESETS, preset,
+                              {**settings["classify"], "model": settings["classifier"], "classes": CLASSES, "seed": seed})
+        resume = ctx.partial and (ctx.folder / "classify.json").exists()
+        weights = Path(settings["weights"]) if preset == "liang-transfer" else None
+        evaluate_classification(spec.format(synth=ctx.stage("synth-covid") / "set"), prepared_set(ctx.run_dir), ctx.folder, config,
+                                name=name, weights=weights, device=device, resume=resume, force=not resume, figures=False, console=ctx.console)
+
+    return run
+
+
+def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> list[Stage]:
+    size = settings["size"]
+    overrides = {**settings["pix2pix"], "seed": seed, "source": "Normal", "target": "COVID-19"}
+    out = [
+        Stage("prepare", prepare_stage(data, size, seed), f"the X-ray set at {size} px"),
+        Stage("train-pix2pix-cxr", fit_stage("pix2pix-cxr", settings["pix2pix_preset"], overrides, device=device), "pix2pix Normal -> COVID-19", resumable=True),
+        Stage("synth-covid", _translate(settings, seed, device), "synthetic COVID-19 images up to the largest class"),
+    ]
+    out += [Stage(name, _classify(spec, preset, row, settings, seed, device), row, resumable=True) for name, spec, preset, row in runs(settings)]
+    return out
+
+
+def build_report(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    record = read_json(run_dir / "experiment.json")
+    settings = record["settings"]
+    sections = []
+    tables = []
+    for name, _, _, row in runs(settings):
+        if (run_dir / name / "results.json").exists():
+            tables.append((row, liang_table(read_classify_results(run_dir / name)), None))
+    if tables:
+        tables[0] = (tables[0][0], tables[0][1], published.LIANG_TABLE1)
+        text = ["Accuracy, then precision / recall / F1 per class on the real test split."]
+        if not settings.get("weights"):
+            text.append("Transfer learning is left out: it needs local ImageNet weights (setting 'weights').")
+        sections.append(Section("Classification (Table I)", text, tables, links=[(run_dir / n / "results.md", n) for n, _, _, _ in runs(settings)]))
+    sections.append(Section("Synthetic COVID-19 images", images=[(run_dir / "synth-covid" / "set" / "preview.png", "Normal -> COVID-19")]))
+    return write_report(run_dir, TITLE, sections, [f"Data: {record['data']}; preset {record['preset']}; seed {record['seed']}."])

@@ -1,0 +1,70 @@
+"""`radsynth experiment` in miniature on phantom data (32 px, a few steps): stages, resume, report."""
+
+import json
+
+from rich.console import Console
+
+from radsynth.cli import main
+from radsynth.data import phantom
+from radsynth.data.slices import SliceSet
+from radsynth.experiments.run import rebuild_report, run_experiment
+from radsynth.experiments.stages import DONE
+from test_report_html import check_page
+
+QUIET = Console(quiet=True)
+MINI_COSINGAN = {
+    "size": 32,
+    "cosingan": {"scales": [32], "generator_downs": [4], "discriminator_convs": [6], "ngf": 4, "ndf": 4, "stage1_steps": 2, "stage2_steps": 1,
+                 "feature_unet_steps": 1, "sample_every": 2, "checkpoint_every": 2},
+    "pix2pix": {"size": 32, "ngf": 4, "ndf": 4, "steps": 2, "feature_unet_steps": 1, "sample_every": 2, "checkpoint_every": 2},
+    "segment": {"size": 32, "epochs": 1, "samples_per_epoch": 8, "unet_features": [4, 4, 8, 8, 8, 4]},
+    "classify": {"size": 32, "epochs": 1},
+    "synth_limit": None,
+}
+
+
+def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
+    phantom.write_ct_phantom(tmp_path / "ct", 5, 8, 64, 0)
+    run = tmp_path / "run"
+    # every stage but five of the six classifiers (each ResNet18 costs seconds; one shows the path works)
+    only = ["prepare", "choose-slices", "train-*", "synth-*", "seg-*", "cls-resnet18-if-sts", "quality"]
+    page = run_experiment("cosingan", tmp_path / "ct", run, "quick", MINI_COSINGAN, only=only, console=QUIET)
+    done = sorted(p.parent.name for p in run.glob(f"*/{DONE}"))
+    assert len(done) == 2 + 4 + 5 + 6 + 1 + 1 and "cls-resnet18-oc" not in done
+    slices = json.loads((run / "choose-slices" / "slices.json").read_text())
+    assert slices["patients"][0] != slices["patients"][1]
+    # the synthetic sets: one image per training condition, RC / IF diversified, IF made by both CoSinGANs
+    train_ids = {r["id"] for r in SliceSet(run / "prepare" / "set", "train").rows}
+    for name, diversifier in (("o-sts", "none"), ("rc-sts", "rc"), ("if-sts", "fusion")):
+        rows = SliceSet(run / f"synth-{name}" / "set").rows
+        assert {r["condition_id"] for r in rows} == train_ids and rows[0]["diversifier"] == diversifier
+    seg = {n: json.loads((run / f"seg-unet-{n}" / "results.json").read_text()) for n in ("sin", "two", "oc", "if-sts")}
+    assert [seg[n]["training_set"]["real_images"] for n in ("sin", "two", "if-sts")] == [1, 2, 0]
+    assert seg["oc"]["training_set"]["real_images"] == len(train_ids)
+    quality = json.loads((run / "quality" / "quality" / "results.json").read_text())
+    assert len(quality["sets"]) >= 3
+    parser = check_page(page)
+    assert parser.tables >= 2 * 3 and len(parser.images) >= 5  # Tables 4, 2, 1: ours (quality: several) + published
+    text = page.read_text()
+    assert "IF-STS" in text and "Zhang et al. 2020, CoSinGAN, Table 1" in text
+    # run again: every done stage is skipped (the marker times do not change), the report is rewritten
+    before = {n: (run / n / DONE).read_text() for n in done}
+    run_experiment("cosingan", tmp_path / "ct", run, "quick", MINI_COSINGAN, only=only, console=QUIET)
+    assert {n: (run / n / DONE).read_text() for n in done} == before
+    page.unlink()
+    assert main(["report", str(run)]) == 0 and page.exists()
+
+
+def test_cxr_cyclegan_experiment_translates_both_ways(tmp_path):
+    phantom.write_cxr_phantom(tmp_path / "cxr", 6, 64, 0)
+    settings = {"size": 32, "cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "steps": 2, "sample_every": 2, "checkpoint_every": 2}}
+    run = tmp_path / "run"
+    page = run_experiment("cxr-cyclegan", tmp_path / "cxr", run, "quick", settings, only=["prepare", "train-*", "synth-*"], console=QUIET)
+    prepared = SliceSet(run / "prepare" / "set")
+    for key, source in (("nc", "Normal"), ("pc", "Pneumonia")):
+        rows = SliceSet(run / f"synth-g-{key}" / "set").rows
+        sources = sum(1 for r in prepared.rows if r["split"] == "train" and r["klass"] == source)
+        assert len(rows) == sources and {r["klass"] for r in rows} == {"COVID-19"}
+    parser = check_page(page)
+    assert len(parser.images) == 2  # the two translation previews
+    assert rebuild_report(run) == page

@@ -1,0 +1,50 @@
+"""`ct-cgan` and `cxr-pix2pix` in miniature on phantom data (32 px, a few steps)."""
+
+import json
+
+from rich.console import Console
+
+from radsynth.data import phantom
+from radsynth.data.slices import SliceSet
+from radsynth.experiments.run import run_experiment
+from test_report_html import check_page
+
+QUIET = Console(quiet=True)
+
+
+def test_ct_cgan_experiment_sweeps_and_scores(tmp_path):
+    phantom.write_ct_phantom(tmp_path / "ct", 5, 6, 64, 0)
+    settings = {
+        "size": 32, "methods": ["globallocal", "pix2pix"], "ratios": [0.5],
+        "gan": {"ngf": 4, "ndf": 4, "steps": 2, "batch_size": 2, "patch_size": 16, "spade_channels": [8, 8, 8, 8], "sample_every": 2, "checkpoint_every": 2},
+        "pix2pix": {"size": 32, "ngf": 4, "ndf": 4, "steps": 2, "feature_unet_steps": 1, "sample_every": 2, "checkpoint_every": 2},
+        "segment": {"size": 32, "epochs": 1, "samples_per_epoch": 8, "unet_features": [4, 4, 8, 8, 8, 4], "folds": 2},
+    }
+    run = tmp_path / "run"
+    page = run_experiment("ct-cgan", tmp_path / "ct", run, "quick", settings, console=QUIET)
+    prepared = SliceSet(run / "prepare" / "set")
+    assert all((prepared[i][1] >= 2).any() for i in range(len(prepared)))  # infection slices only (IV-A)
+    test_ids = {r["id"] for r in prepared.rows if r["split"] == "test"}
+    assert {r["condition_id"] for r in SliceSet(run / "synth-test-globallocal" / "set").rows} == test_ids
+    oc = json.loads((run / "seg-0" / "results.json").read_text())["training_set"]
+    replaced = json.loads((run / "seg-replace-50" / "results.json").read_text())["training_set"]
+    added = json.loads((run / "seg-add-50" / "results.json").read_text())["training_set"]
+    assert replaced["pool_size"] == oc["pool_size"] and replaced["synthetic_images"] == round(0.5 * oc["pool_size"])
+    assert added["real_images"] == oc["real_images"] and added["synthetic_images"] == round(0.5 * oc["real_images"])
+    parser = check_page(page)
+    assert parser.tables >= 2 + 2 + 2 and "Table III" in page.read_text()
+
+
+def test_cxr_pix2pix_balances_the_covid_class(tmp_path):
+    phantom.write_cxr_phantom(tmp_path / "cxr", 6, 64, 0)
+    settings = {"size": 32, "pix2pix": {"size": 32, "ngf": 4, "ndf": 4, "steps": 2, "sample_every": 2, "checkpoint_every": 2},
+                "classify": {"size": 32, "epochs": 1}}
+    run = tmp_path / "run"
+    page = run_experiment("cxr-pix2pix", tmp_path / "cxr", run, "quick", settings, only=["prepare", "train-*", "synth-*", "cls-scratch-balanced"], console=QUIET)
+    train = [r["klass"] for r in SliceSet(run / "prepare" / "set", "train").rows]
+    made = len(SliceSet(run / "synth-covid" / "set").rows)
+    assert made == max(1, max(train.count(c) for c in set(train)) - train.count("COVID-19"))
+    result = json.loads((run / "cls-scratch-balanced" / "results.json").read_text())
+    assert result["training_set"]["synthetic_images"] == made and result["task"]["classes"] == ["Normal", "Pneumonia", "COVID-19"]
+    parser = check_page(page)
+    assert parser.tables == 2 and "Liang et al. 2021" in page.read_text()
