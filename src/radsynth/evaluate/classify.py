@@ -32,6 +32,7 @@ from radsynth.atomic import atomic_write_bytes, atomic_write_text
 from radsynth.config import config_to_dict
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
+from radsynth.results import read_results_file
 from radsynth.evaluate.classify_config import ClassifyConfig
 from radsynth.evaluate.classify_data import ClassPool, ClassSet, build_class_pool, load_class_test_set, parse_classify_spec, resolve_classes
 from radsynth.evaluate.classify_figures import confidence_plot, gradcam_figure, gradcam_maps, umap_figure
@@ -242,12 +243,4 @@ def evaluate_classification(
 
 def read_classify_results(path: Path) -> dict:
     """results.json of a classification folder (or the file itself)."""
-    path = Path(path)
-    file = path / RESULTS if path.is_dir() else path
-    try:
-        results = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(file, f"cannot read results ({type(exc).__name__}: {exc})") from None
-    if results.get("format") != RESULTS_FORMAT:
-        raise InputError(file, f"is not a {RESULTS_FORMAT} file")
-    return results
+    return read_results_file(path, RESULTS, RESULTS_FORMAT)

@@ -33,6 +33,7 @@ from radsynth import distributed
 from radsynth.atomic import atomic_write_text, check_output_free
 from radsynth.config import config_to_dict
 from radsynth.errors import InputError
+from radsynth.results import read_results_file
 from radsynth.evaluate.config import SegmentConfig
 from radsynth.evaluate.metrics import SegmentationStats
 from radsynth.evaluate.protocols import TestSet, TrainingSet, build_training_set, load_test_sets, parse_spec
@@ -236,12 +237,4 @@ def _finite_or_null(value):
 
 def read_results(path: Path) -> dict:
     """results.json of an evaluation folder (or the file itself)."""
-    path = Path(path)
-    file = path / RESULTS if path.is_dir() else path
-    try:
-        results = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(file, f"cannot read results ({type(exc).__name__}: {exc})") from None
-    if results.get("format") != RESULTS_FORMAT:
-        raise InputError(file, f"is not a {RESULTS_FORMAT} file")
-    return results
+    return read_results_file(path, RESULTS, RESULTS_FORMAT)

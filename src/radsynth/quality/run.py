@@ -30,6 +30,7 @@ from torch import Tensor
 from radsynth.atomic import atomic_output_dir, check_output_free
 from radsynth.config import config_to_dict
 from radsynth.errors import InputError
+from radsynth.results import read_results_file
 from radsynth.provenance import provenance, versions
 from radsynth.quality.config import QualityConfig
 from radsynth.quality.distribution import frechet_distance, kernel_distance
@@ -345,12 +346,4 @@ def assess_quality(
 
 def read_results(path: Path) -> dict[str, Any]:
     """results.json of a ``radsynth quality`` folder (or the file itself)."""
-    path = Path(path)
-    file = path / RESULTS if path.is_dir() else path
-    try:
-        results = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(file, f"cannot read results ({type(exc).__name__}: {exc})") from None
-    if results.get("format") != RESULTS_FORMAT:
-        raise InputError(file, f"is not a {RESULTS_FORMAT} file")
-    return results
+    return read_results_file(path, RESULTS, RESULTS_FORMAT)
