@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,18 +27,54 @@ def check_output_free(out: Path, force: bool) -> None:
         raise InputError(out, "already exists and is not empty; pass --force to replace it")
 
 
+def _owner_tag() -> str:
+    """``host-pid`` of this process, part of every temporary name, so that leftovers of a killed run can be told apart."""
+    return f"{re.sub(r'[^A-Za-z0-9]', '', socket.gethostname())[:32] or 'host'}-{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Delete ``.NAME.tmp-*`` / ``.NAME.old-*`` siblings of ``out`` left by a killed run on this host.
+
+    Only folders whose recorded process (``host-pid`` in the name) is this host's and no longer
+    runs are removed; a concurrent writer's temporary folder is left alone. Returns what was removed.
+    """
+    out = Path(out)
+    host = _owner_tag().rsplit("-", 1)[0]
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(tmp|old)-{re.escape(host)}-(\d+)-")
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for sibling in out.parent.iterdir():
+        match = pattern.match(sibling.name)
+        if match and sibling.is_dir() and int(match.group(2)) != os.getpid() and not _pid_alive(int(match.group(2))):
+            shutil.rmtree(sibling, ignore_errors=True)
+            removed.append(sibling)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out: Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary directory that becomes ``out`` only if the block finishes.
 
     On any exception (KeyboardInterrupt included) the temporary directory is removed and ``out``
-    is left exactly as it was.
+    is left exactly as it was. Temporary folders a SIGKILLed run left behind are removed first.
     """
     out = Path(out)
     check_output_free(out, force)
     created = [p for p in out.absolute().parents if not p.exists()]  # folders this call makes, deepest first
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    remove_stale_temporaries(out)  # a SIGKILLed earlier run could not clean up after itself
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{_owner_tag()}-", dir=out.parent))
     try:
         yield tmp
     except BaseException:
@@ -47,7 +85,7 @@ def atomic_output_dir(out: Path, force: bool = False) -> Iterator[Path]:
         raise
     old = None
     if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{_owner_tag()}-", dir=out.parent))
         os.replace(out, old / "previous")
     os.replace(tmp, out)
     if old is not None:

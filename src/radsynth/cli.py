@@ -127,6 +127,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--diversify", default="none", help="none, dropout (AD), rc (randomized conditions, cosingan) or fusion (IF, with --fuse-with)")
     synth.add_argument("--fuse-with", type=Path, default=None, metavar="RUN2", help="second run for --diversify fusion")
     synth.add_argument("--augment", default="none", help="warp each condition (with its real image) first: none (default), weak, strong or jiang (Jiang et al. III-D)")
+    synth.add_argument("--export", choices=("dicom", "nifti"), default=None,
+                       help="also write the set as DICOM or NIfTI files marked SYNTHETIC, with no patient data, into OUT/export-FORMAT")
     synth.add_argument("--device", default="auto")
     synth.add_argument("--force", action="store_true")
 
@@ -281,6 +283,19 @@ def _run_synth(args: argparse.Namespace) -> int:
             augment=args.augment, force=args.force, progress=update,
         )
     print(f"wrote a synthetic set to {args.out}")
+    return _export_after_synth(args)
+
+
+def _export_after_synth(args: argparse.Namespace) -> int:
+    """``synth --export FORMAT``: the finished set also as DICOM / NIfTI files in OUT/export-FORMAT."""
+    from radsynth import distributed
+    from radsynth.synth.export_volumes import export_synthetic_set
+
+    if args.export is None or not distributed.is_main():
+        return 0
+
+    written = export_synthetic_set(args.out, args.out / f"export-{args.export}", args.export, force=True)
+    print(f"wrote {len(written)} {args.export} files to {args.out / f'export-{args.export}'}")
     return 0
 
 
@@ -306,7 +321,7 @@ def _run_translate(args: argparse.Namespace, translator: Translator, model_name:
             diversify=args.diversify, rgb=args.rgb, force=args.force, progress=update,
         )
     print(f"wrote {total} synthetic {translator.target_class} images (from {translator.source_class}) to {args.out}; preview: {args.out / 'preview.png'}")
-    return 0
+    return _export_after_synth(args)
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -69,3 +69,38 @@ def test_experiment_verb_refuses_bad_input(tmp_path, capsys):
     assert main(["experiment", "cosingan", "--data", str(tmp_path), "--preset", "huge", "--out", str(tmp_path / "run")]) == 2
     assert "unknown preset 'huge'" in capsys.readouterr().err and not (tmp_path / "run").exists()
     assert main(["report", str(tmp_path)]) == 2
+
+
+KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+from rich.console import Console
+from radsynth.experiments.stages import Stage, run_stages
+
+def a(ctx):
+    (ctx.folder / "a.txt").write_text("a")
+
+def b(ctx):
+    (ctx.folder / "checkpoint-1").write_text("step 1")
+    os.kill(os.getpid(), signal.SIGKILL)  # the power goes out in the middle of stage b
+
+run_stages(Path(sys.argv[1]), [Stage("a", a), Stage("b", b, resumable=True)], Console(quiet=True))
+"""
+
+
+def test_a_sigkilled_experiment_resumes_at_the_killed_stage(tmp_path):
+    """SIGKILL during a stage: the finished stage keeps its marker and is not recomputed; the killed
+    one has none and, being resumable, continues from its files on the next run."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", KILLED_RUN, str(tmp_path)], capture_output=True)
+    assert result.returncode == -9
+    assert is_done(tmp_path, "a") and not is_done(tmp_path, "b") and (tmp_path / "b" / "checkpoint-1").exists()
+    calls = []
+
+    def b(ctx):
+        calls.append(("b", ctx.partial, sorted(p.name for p in ctx.folder.iterdir())))
+
+    timings = run_stages(tmp_path, [Stage("a", _counting(calls, "a")), Stage("b", b, resumable=True)], QUIET)
+    assert calls == [("b", True, ["checkpoint-1"])] and set(timings) == {"b"} and is_done(tmp_path, "b")

@@ -64,3 +64,13 @@ def test_real_sets_are_not_exported_as_synthetic(phantom_prepared, tmp_path):
     code, out, err = run_cli("data", "export", phantom_prepared, "--format", "dicom", "--out", tmp_path / "x")
     assert_one_line_error(code, out, err, str(phantom_prepared), "is not a synthetic set")
     assert not (tmp_path / "x").exists()
+
+
+def test_synth_export_writes_the_set_and_its_dicom_copy_in_one_command(trained_run, phantom_prepared, tmp_path):
+    out = tmp_path / "set"
+    code, _, err = run_cli("synth", trained_run, "--conditions", phantom_prepared, "--out", out, "--limit", "2", "--device", "cpu",
+                           "--export", "dicom")
+    assert code == 0, err
+    files = sorted((out / "export-dicom").glob("*.dcm"))
+    assert [f.stem for f in files] == [r["id"] for r in SliceSet(out).rows]
+    assert all(pydicom.dcmread(f).ConversionType == "SYN" for f in files)
