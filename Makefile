@@ -7,6 +7,8 @@ STAMP := $(VENV)/.radsynth-installed
 # make test TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
+# pytest-xdist workers (one torch thread each; whole test files per worker so module fixtures are built once)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test clean
 
@@ -20,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/radsynth demo --out demo-out --force
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf demo-out .pytest_cache

@@ -14,6 +14,17 @@ from radsynth.data.nifti import save_volume
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_configure(config) -> None:
+    """Under pytest-xdist (``make test`` runs two workers, one per core) each worker keeps to one
+    torch thread, so the two workers do not fight over the two cores."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data next to the repository (CI has it there); tests using it skip without it."""

@@ -39,15 +39,17 @@ from radsynth.experiments.stages import RECORD
 from radsynth.report.grids import save_grid
 from radsynth.report.html import Section, write_report
 from radsynth.synth.cosingan import PRESETS as COSINGAN_PRESETS
-from radsynth.synth.cosingan import CoSinGAN, CoSinGANConfig
+from radsynth.synth.cosingan import CPU_SHORT_SCHEDULE, CoSinGAN, CoSinGANConfig
 from radsynth.synth.generate import synthesize_set
 from radsynth.synth.pix2pix import PRESETS, Pix2Pix, Pix2PixConfig
 
 DEMO_CT = {"patients": 6, "slices": 12, "size": 64}
 DEMO_CXR = {"per_class": 12, "size": 128}
 DEMO_STEPS = 300
-# CoSinGAN at CPU-demo size: the 32 -> 64 part of the paper's pyramid, narrow nets, few steps
+# CoSinGAN at CPU-demo size: the 32 -> 64 part of the paper's pyramid, narrow nets, few steps (with the
+# short-schedule learning rates, WPPL weight and SA strength of cosingan.CPU_SHORT_SCHEDULE)
 DEMO_COSINGAN = {
+    **CPU_SHORT_SCHEDULE,
     "scales": [32, 48, 64], "generator_downs": [4, 4, 5], "discriminator_convs": [6, 6, 7], "ngf": 16, "ndf": 16,
     "stage1_steps": 150, "stage2_steps": 75, "feature_unet_steps": 60, "sample_every": 75, "checkpoint_every": 75,
 }
