@@ -43,7 +43,7 @@ from radsynth.synth.cosingan import CPU_SHORT_SCHEDULE, CoSinGAN, CoSinGANConfig
 from radsynth.synth.generate import synthesize_set
 from radsynth.synth.pix2pix import PRESETS, Pix2Pix, Pix2PixConfig
 
-DEMO_CT = {"patients": 6, "slices": 12, "size": 64}
+DEMO_CT = {"patients": 10, "slices": 12, "size": 64}  # 10 patients: 2 held out for testing (0.7/0.1/0.2 split)
 DEMO_CXR = {"per_class": 12, "size": 128}
 DEMO_STEPS = 300
 # CoSinGAN at CPU-demo size: the 32 -> 64 part of the paper's pyramid, narrow nets, few steps (with the
@@ -51,7 +51,7 @@ DEMO_STEPS = 300
 DEMO_COSINGAN = {
     **CPU_SHORT_SCHEDULE,
     "scales": [32, 48, 64], "generator_downs": [4, 4, 5], "discriminator_convs": [6, 6, 7], "ngf": 16, "ndf": 16,
-    "stage1_steps": 150, "stage2_steps": 75, "feature_unet_steps": 60, "sample_every": 75, "checkpoint_every": 75,
+    "stage1_steps": 300, "stage2_steps": 150, "feature_unet_steps": 100, "sample_every": 150, "checkpoint_every": 150,
 }
 # segmenters of step 5: CoSinGAN 3.3.2's recipe (weighted CE, strong augmentation, equal samples per
 # protocol) shortened for a CPU: 64 px, a narrow UNet, 20 epochs of 64 samples
