@@ -68,3 +68,25 @@ def test_cxr_cyclegan_experiment_translates_both_ways(tmp_path):
     parser = check_page(page)
     assert len(parser.images) == 2  # the two translation previews
     assert rebuild_report(run) == page
+
+
+def test_classification_is_skipped_with_its_reason_when_a_split_has_no_slice_without_infection(tmp_path):
+    """ct-ma20-png keeps only slices with infection: Tables 2-3 cannot run there, and the experiment says
+    why instead of failing at the first classifier."""
+    import csv
+
+    from radsynth.data.detect import open_source
+    from radsynth.data.prepare import PrepareOptions, prepare
+    from radsynth.experiments.cosingan import classification_blocker
+
+    phantom.write_ct_phantom(tmp_path / "ct", 4, 6, 64, 1)
+    prepare(open_source(tmp_path / "ct"), tmp_path / "set", PrepareOptions(size=32, seed=1, fractions={"train": 0.5, "val": 0.0, "test": 0.5}))
+    assert classification_blocker(tmp_path / "set") is None
+    manifest = tmp_path / "set" / "manifest.csv"
+    rows = list(csv.DictReader(manifest.open()))
+    with manifest.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["has_infection"] == "1")
+    reason = classification_blocker(tmp_path / "set")
+    assert reason.startswith("the train split holds no slice without infection") and "Tables 2-3" in reason

@@ -80,18 +80,78 @@ def normalise_maps(maps: torch.Tensor) -> torch.Tensor:
     return torch.where(span > 0, (maps - low) / span.clamp_min(1e-12), torch.zeros_like(maps))
 
 
+def cell_centres(module: nn.Module, layer: str, size: int, channels: int = 1) -> tuple[float, float, int]:
+    """Where the cells of ``layer``'s feature map sit on a (size x size) input: (offset, offset, n).
+
+    Cell (i, j) of the n x n map is centred on input pixel (offset + stride * i, offset + stride * j),
+    stride = size / n. Measured, not assumed: the centre of mass of |d cell / d input| for the central
+    cell of a seeded random input. Plain bilinear upsampling assumes offset = (stride - 1) / 2, which
+    holds for 2 x 2 pooling (VGG) but not for the stride-2 3 x 3 / 7 x 7 convs with "same" padding of
+    ResNet and DenseNet, whose cells sit at offset 0: at stride 8 the naive map is drawn 3.5 px down
+    and right of the evidence, at stride 32, 15.5 px.
+    """
+    features: dict[str, torch.Tensor] = {}
+    handle = module.get_submodule(layer).register_forward_hook(lambda _m, _i, out: features.__setitem__("out", out))
+    generator = torch.Generator().manual_seed(0)
+    device = next(module.parameters()).device
+    x = torch.randn(1, channels, size, size, generator=generator).to(device).requires_grad_(True)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.enable_grad():
+            module(x)
+            out = features["out"]
+            n = out.shape[-1]
+            out[0, :, n // 2, n // 2].sum().backward()
+    finally:
+        handle.remove()
+        module.train(was_training)
+        module.zero_grad(set_to_none=True)
+    weight = x.grad[0].abs().sum(0)
+    coords = torch.arange(size, dtype=weight.dtype, device=weight.device)
+    total = weight.sum().clamp_min(1e-12)
+    row, col = float((weight.sum(1) * coords).sum() / total), float((weight.sum(0) * coords).sum() / total)
+    stride = size / n
+    return row - stride * (n // 2), col - stride * (n // 2), n
+
+
+def aligned_upsampler(offset_row: float, offset_col: float):
+    """A MONAI CAM ``upsampler``: (N, 1, n, n) cell values -> (N, 1, H, W), cell (i, j) placed at input
+    pixel (offset + stride * i) (see ``cell_centres``), bilinear between cells, edge cells held beyond."""
+
+    def for_size(spatial: tuple[int, ...]):
+        def upsample(maps: torch.Tensor) -> torch.Tensor:
+            n_rows, n_cols = maps.shape[-2:]
+            height, width = spatial
+
+            def axis(pixels: int, n: int, offset: float) -> torch.Tensor:
+                cells = (torch.arange(pixels, dtype=maps.dtype, device=maps.device) - offset) / (pixels / n)
+                return 2 * cells / max(n - 1, 1) - 1  # grid_sample, align_corners=True: -1 / 1 = first / last cell centre
+
+            rows, cols = axis(height, n_rows, offset_row), axis(width, n_cols, offset_col)
+            grid = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), dim=-1)[None].expand(len(maps), -1, -1, -1)
+            return torch.nn.functional.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+        return upsample
+
+    return for_size
+
+
 def gradcam_maps(net: Classifier, images: torch.Tensor, config: ClassifyConfig, class_idx: torch.Tensor | None = None, layer: str | None = None) -> torch.Tensor:
     """(N, 1, S, S) images in [-1, 1] -> (N, S, S) Grad-CAM maps in [0, 1] (each map normalised).
 
     The map of image i explains class ``class_idx[i]`` (default: the predicted class); for a binary
     one-logit net, class 1 is the positive logit and class 0 its negation. ``layer`` defaults to
-    ``gradcam_layer(net, S)``, the deepest stage with a map of at least 8 x 8 cells. A map with no
-    positive evidence at that layer is all zero.
+    ``gradcam_layer(net, S)``, the deepest stage with a map of at least 8 x 8 cells. The cell map is
+    upsampled with each cell at its measured receptive-field centre (``cell_centres``), not at the
+    centre of its stride x stride block. A map with no positive evidence at that layer is all zero.
     """
     device = next(net.parameters()).device
     wrapped = _WithInput(net, config).eval()
     layer = layer or gradcam_layer(net, images.shape[-1])
-    cam = GradCAM(nn_module=wrapped, target_layers=f"net.{layer}", postprocessing=normalise_maps)
+    offset_row, offset_col, _ = cell_centres(wrapped, f"net.{layer}", images.shape[-1])
+    cam = GradCAM(nn_module=wrapped, target_layers=f"net.{layer}", upsampler=aligned_upsampler(offset_row, offset_col),
+                  postprocessing=normalise_maps)
     maps = []
     for i in range(len(images)):
         x = images[i : i + 1].to(device)

@@ -49,13 +49,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "classify_preset": "cosingan", "classify": {}, "classifiers": ["resnet18", "resnet50"],
         "synth_limit": None, "quality_preset": "default",
     },
-    # CPU, 128 px, within an hour on 2 cores: a 32 -> 128 pyramid with short schedules, one UNet, one
-    # ResNet18, at most 400 synthesized images per set and 256 segmenter samples per epoch
+    # CPU, 128 px, within an hour on 2 cores: CoSinGAN's own quick preset (32 -> 128, about 9 min per
+    # pyramid), one UNet, one ResNet18, at most 400 synthesized images per set and 256 segmenter samples
+    # per epoch. With narrower pyramids (ngf 16, 120 + 60 steps) the whole run took 11.6 min on ct-ma20.
     "quick": {
         "size": 128, "cosingan_preset": "quick",
-        "cosingan": {"ngf": 16, "ndf": 16, "stage1_steps": 120, "stage2_steps": 60, "feature_unet_steps": 100, "sample_every": 60, "checkpoint_every": 60},
+        "cosingan": {},
         "pix2pix_preset": "quick", "pix2pix": {"size": 128, "ngf": 16, "ndf": 16, "steps": 200, "feature_unet_steps": 100},
-        "segment_preset": "quick", "segment": {"epochs": 6, "samples_per_epoch": 256, "unet_features": [16, 16, 32, 64, 128, 16]},
+        "segment_preset": "quick", "segment": {"epochs": 10, "samples_per_epoch": 256, "unet_features": [16, 16, 32, 64, 128, 16]},
         "segmenters": ["unet"],
         "classify_preset": "quick", "classify": {"size": 64, "epochs": 1}, "classifiers": ["resnet18"],
         "synth_limit": 400, "quality_preset": "quick",
@@ -111,8 +112,32 @@ def _segment_stage(model: str, suffix: str, name: str, settings: dict, seed: int
     return run
 
 
+SKIPPED = "skipped.json"  # written instead of results when a stage cannot run on this data, with the reason
+
+
+def classification_blocker(prepared: Path) -> str | None:
+    """Why the infection present / absent protocol cannot run on ``prepared``, or None when it can.
+
+    Tables 2-3 need slices with and without infection in the training split and in the test split;
+    some public sets (ct-ma20-png) keep only slices with infection.
+    """
+    for split in ("train", "test"):
+        rows = SliceSet(prepared, split).rows
+        counts = {flag: sum(r["has_infection"] == flag for r in rows) for flag in ("0", "1")}
+        if not counts["0"] or not counts["1"]:
+            missing = "without" if not counts["0"] else "with"
+            return (f"the {split} split holds no slice {missing} infection ({counts['1']} with, {counts['0']} without), so the "
+                    f"slice-level infection present / absent classifiers (Tables 2-3) cannot be trained or tested on this data")
+    return None
+
+
 def _classify_stage(model: str, suffix: str, name: str, settings: dict, seed: int, device: str):
     def run(ctx: StageContext) -> None:
+        blocker = classification_blocker(prepared_set(ctx.run_dir))
+        if blocker:
+            ctx.console.print(f"    skipped: {blocker}")
+            atomic_write_text(ctx.folder / SKIPPED, json.dumps({"reason": blocker}, indent=2))
+            return
         config = build_config(ClassifyConfig, CLASSIFY_PRESETS, settings["classify_preset"], {**settings["classify"], "model": model, "seed": seed})
         resume = ctx.partial and (ctx.folder / "classify.json").exists()
         evaluate_classification(_spec(ctx.run_dir, suffix), prepared_set(ctx.run_dir), ctx.folder, config, name=name, device=device,
@@ -185,6 +210,9 @@ def build_report(run_dir: Path) -> Path:
         sections.append(Section("Classification: infection present / absent (Tables 2-3)", [],
                                 [("Sensitivity, specificity, accuracy", cosingan_table(cls), published.COSINGAN_TABLE2)],
                                 links=[(run_dir / n / "results.md", n) for n in cls_names]))
+    skipped = [read_json(run_dir / n / SKIPPED)["reason"] for n in cls_names if (run_dir / n / SKIPPED).exists()]
+    if skipped:
+        sections.append(Section("Classification: infection present / absent (Tables 2-3)", [f"Not run: {skipped[0]}."]))
     quality = run_dir / "quality" / "quality"
     if (quality / "results.json").exists():
         from radsynth.quality.run import read_results as read_quality
