@@ -90,3 +90,4 @@ def test_classification_is_skipped_with_its_reason_when_a_split_has_no_slice_wit
         writer.writerows(r for r in rows if r["has_infection"] == "1")
     reason = classification_blocker(tmp_path / "set")
     assert reason.startswith("the train split holds no slice without infection") and "Tables 2-3" in reason
+    assert "cannot be trained" in reason

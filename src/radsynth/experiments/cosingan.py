@@ -118,16 +118,17 @@ SKIPPED = "skipped.json"  # written instead of results when a stage cannot run o
 def classification_blocker(prepared: Path) -> str | None:
     """Why the infection present / absent protocol cannot run on ``prepared``, or None when it can.
 
-    Tables 2-3 need slices with and without infection in the training split and in the test split;
-    some public sets (ct-ma20-png) keep only slices with infection.
+    Tables 2-3 need slices with and without infection in the training split (the synthetic sets are
+    made from its conditions too); some public sets (ct-ma20-png) keep only slices with infection. A
+    test split with one class only still runs: the scores it cannot define (e.g. specificity without
+    negatives) come out undefined in the results.
     """
-    for split in ("train", "test"):
-        rows = SliceSet(prepared, split).rows
-        counts = {flag: sum(r["has_infection"] == flag for r in rows) for flag in ("0", "1")}
-        if not counts["0"] or not counts["1"]:
-            missing = "without" if not counts["0"] else "with"
-            return (f"the {split} split holds no slice {missing} infection ({counts['1']} with, {counts['0']} without), so the "
-                    f"slice-level infection present / absent classifiers (Tables 2-3) cannot be trained or tested on this data")
+    rows = SliceSet(prepared, "train").rows
+    counts = {flag: sum(r["has_infection"] == flag for r in rows) for flag in ("0", "1")}
+    if not counts["0"] or not counts["1"]:
+        missing = "without" if not counts["0"] else "with"
+        return (f"the train split holds no slice {missing} infection ({counts['1']} with, {counts['0']} without), so the "
+                f"slice-level infection present / absent classifiers (Tables 2-3) cannot be trained on this data")
     return None
 
 
