@@ -293,7 +293,6 @@ def _export_after_synth(args: argparse.Namespace) -> int:
 
     if args.export is None or not distributed.is_main():
         return 0
-
     written = export_synthetic_set(args.out, args.out / f"export-{args.export}", args.export, force=True)
     print(f"wrote {len(written)} {args.export} files to {args.out / f'export-{args.export}'}")
     return 0

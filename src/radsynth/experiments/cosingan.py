@@ -134,14 +134,15 @@ def classification_blocker(prepared: Path) -> str | None:
 
 def _classify_stage(model: str, suffix: str, name: str, settings: dict, seed: int, device: str):
     def run(ctx: StageContext) -> None:
-        blocker = classification_blocker(prepared_set(ctx.run_dir))
+        prepared = prepared_set(ctx.run_dir)
+        blocker = classification_blocker(prepared)
         if blocker:
             ctx.console.print(f"    skipped: {blocker}")
             atomic_write_text(ctx.folder / SKIPPED, json.dumps({"reason": blocker}, indent=2))
             return
         config = build_config(ClassifyConfig, CLASSIFY_PRESETS, settings["classify_preset"], {**settings["classify"], "model": model, "seed": seed})
         resume = ctx.partial and (ctx.folder / "classify.json").exists()
-        evaluate_classification(_spec(ctx.run_dir, suffix), prepared_set(ctx.run_dir), ctx.folder, config, name=name, device=device,
+        evaluate_classification(_spec(ctx.run_dir, suffix), prepared, ctx.folder, config, name=name, device=device,
                                 resume=resume, force=not resume, figures=False, console=ctx.console)
 
     return run
