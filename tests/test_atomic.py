@@ -48,7 +48,7 @@ def test_a_sigkilled_writer_leaves_a_temporary_that_the_next_run_removes(tmp_pat
     import subprocess
     import sys
 
-    from radsynth.atomic import _owner_tag
+    from radsynth.atomic import _host_tag
 
     code = ("import os, signal, sys\nfrom radsynth.atomic import atomic_output_dir\n"
             "with atomic_output_dir(sys.argv[1]) as tmp:\n    (tmp / 'half.txt').write_text('half')\n"
@@ -57,7 +57,7 @@ def test_a_sigkilled_writer_leaves_a_temporary_that_the_next_run_removes(tmp_pat
     assert result.returncode == -9
     left = [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
     assert len(left) == 1 and (left[0] / "half.txt").exists() and not (tmp_path / "out").exists()
-    live = tmp_path / f".out.tmp-{_owner_tag().rsplit('-', 1)[0]}-{os.getppid()}-abc"  # pytest's parent process: alive
+    live = tmp_path / f".out.tmp-{_host_tag()}-{os.getppid()}-abc"  # pytest's parent process: alive
     live.mkdir()
     with atomic_output_dir(tmp_path / "out") as tmp:
         (tmp / "a.txt").write_text("whole")

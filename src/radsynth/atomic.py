@@ -27,9 +27,14 @@ def check_output_free(out: Path, force: bool) -> None:
         raise InputError(out, "already exists and is not empty; pass --force to replace it")
 
 
+def _host_tag() -> str:
+    """This host's name reduced to letters and digits (a safe part of a file name)."""
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+
+
 def _owner_tag() -> str:
     """``host-pid`` of this process, part of every temporary name, so that leftovers of a killed run can be told apart."""
-    return f"{re.sub(r'[^A-Za-z0-9]', '', socket.gethostname())[:32] or 'host'}-{os.getpid()}"
+    return f"{_host_tag()}-{os.getpid()}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -49,8 +54,7 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
     runs are removed; a concurrent writer's temporary folder is left alone. Returns what was removed.
     """
     out = Path(out)
-    host = _owner_tag().rsplit("-", 1)[0]
-    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(tmp|old)-{re.escape(host)}-(\d+)-")
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.(tmp|old)-{re.escape(_host_tag())}-(\d+)-")
     removed = []
     if not out.parent.is_dir():
         return removed

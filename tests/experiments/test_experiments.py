@@ -70,7 +70,7 @@ def test_cxr_cyclegan_experiment_translates_both_ways(tmp_path):
     assert rebuild_report(run) == page
 
 
-def test_classification_is_skipped_with_its_reason_when_a_split_has_no_slice_without_infection(tmp_path):
+def test_classification_is_skipped_with_its_reason_when_the_train_split_has_no_slice_without_infection(tmp_path):
     """ct-ma20-png keeps only slices with infection: Tables 2-3 cannot run there, and the experiment says
     why instead of failing at the first classifier."""
     import csv
