@@ -29,6 +29,7 @@ from radsynth.data import phantom
 from radsynth.data.detect import open_source
 from radsynth.data.inspect import summarise
 from radsynth.data.prepare import PrepareOptions, prepare
+from radsynth.data.representative import rank_slices
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
@@ -83,10 +84,11 @@ def _real_vs_synthetic(conditions: Path, synthetic: Path, path: Path, count: int
 
 
 def _training_slice(prepared: Path) -> str:
-    """The train-split slice with the most infection (the single annotated example)."""
-    train = SliceSet(prepared, "train")
-    areas = [int((train[i][1] >= 2).sum()) for i in range(len(train))]
-    return train.rows[int(np.argmax(areas))]["id"]
+    """The single annotated example: the best-ranked train slice (typical layout, then most infection)."""
+    ranked = rank_slices(SliceSet(prepared, "train"))
+    if not ranked:
+        raise InputError(prepared, "has no train slice with lung and infection to learn from")
+    return ranked[0].id
 
 
 def _is_prepared(path: Path) -> bool:

@@ -67,6 +67,21 @@ def test_training_needs_exactly_one_slice(cli, phantom_prepared64, tmp_path):
     assert result.code == 2 and "exactly one slice" in result.err
 
 
+def test_slice_auto_trains_on_the_best_ranked_train_slice_and_records_its_id(cli, phantom_prepared64, tmp_path):
+    import json
+
+    from radsynth.data.representative import rank_slices
+
+    tiny = [f"--set={k}={v}" for k, v in {"scales": "[32]", "generator_downs": "[4]", "discriminator_convs": "[6]", "ngf": 8, "ndf": 8,
+                                         "stage1_steps": 2, "stage2_steps": 1, "feature_unet_steps": 1}.items()]
+    result = cli("train", "cosingan", "--data", phantom_prepared64, "--slice", "auto", "--out", tmp_path / "run", "--device", "cpu", *tiny)
+    assert result.code == 0, result.err
+    expected = rank_slices(SliceSet(phantom_prepared64, "train"))[0]
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["config"]["slice_ids"] == [expected.id] and record["data"]["slice_ids"] == [expected.id]
+    assert expected.typical and expected.patient in SliceSet(phantom_prepared64, "train").patients
+
+
 @pytest.fixture(scope="module")
 def trained(phantom_prepared64, tmp_path_factory) -> CoSinGAN:
     """A 3-scale pyramid (32 -> 64) trained on ONE phantom slice (000002 of patient P001) with the short-schedule

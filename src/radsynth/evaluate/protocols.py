@@ -3,7 +3,7 @@
 A protocol SPEC names the training set (the real set is the ``train`` split of a prepared set):
 
 * ``oc``            OC-TS: every real training slice (CoSinGAN 3.3.1);
-* ``sin:ID``        Sin-TS: one real slice (``sin:auto`` picks the slice with the most infection);
+* ``sin:ID``        Sin-TS: one real slice (``sin:auto`` picks a representative slice with sizeable infection);
 * ``two:ID1,ID2``   Two-TS: two real slices (``two:auto``: the best slices of two patients);
 * ``synth:DIR``     a synthetic set written by ``radsynth synth`` (O-STS, RC-STS, IF-STS);
 * ``replace:P:DIR`` Jiang IV-B-2 experiment 1: the real set with a proportion P replaced by synthetic images;
@@ -32,6 +32,7 @@ import torch
 
 from radsynth.data.augment import resize_batch
 from radsynth.data.labels import SCHEMES
+from radsynth.data.representative import pick_slices, rank_slices
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.evaluate import SPEC_HELP
@@ -258,28 +259,13 @@ def _refuse_test_patients(dataset: SliceSet, indices: list[int], test_patients: 
 
 
 def _pick_auto(dataset: SliceSet, count: int) -> list[int]:
-    """Slices with lung and the most infection pixels (CoSinGAN trains on a slice with sizeable infection).
-
-    For two slices, the best slice of each of two patients (CoSinGAN's Two-TS joins two scans); when
-    the training split has one patient only, its two best slices.
-    """
-    needs_lung = set_flags(dataset)[0]
-    candidates = []
-    for i in range(len(dataset)):
-        label = dataset[i][1]
-        infection, lung = int((label >= 2).sum()), int((label == 1).sum())
-        if infection > 0 and (lung > 0 or not needs_lung):
-            candidates.append((-infection, i, dataset.rows[i]["patient"]))
-    candidates.sort()
-    chosen, patients = [], set()
-    for _, i, patient in candidates:
-        if patient not in patients and len(chosen) < count:
-            chosen.append(i)
-            patients.add(patient)
-    chosen += [i for _, i, _ in candidates if i not in chosen][: count - len(chosen)]
+    """The ``count`` best-ranked training slices (``radsynth.data.representative``: typical layout, then
+    most infection), each from a different patient while there are patients (CoSinGAN's Two-TS joins
+    two scans); when the training split has one patient only, its two best slices."""
+    chosen = pick_slices(rank_slices(dataset, needs_lung=set_flags(dataset)[0]), count)
     if len(chosen) < count:
         raise InputError(dataset.root, f"has fewer than {count} training slice(s) with lung and infection to pick from; give slice ids")
-    return chosen
+    return [s.index for s in chosen]
 
 
 def _synthetic(path: Path, test_patients: set[str]) -> SliceSet:

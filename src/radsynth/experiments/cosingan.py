@@ -1,7 +1,8 @@
 """``radsynth experiment cosingan``: Zhang et al. 2020 (CoSinGAN), section 3, as one resumable command.
 
-Two CoSinGANs are trained on two chosen slices (the training slices with the most infection of two
-different patients: the paper's "modality 1" and "modality 2" images, 3.3.1); O-STS (the first
+Two CoSinGANs are trained on two chosen slices (the best-ranked training slices of two different
+patients, ``radsynth.data.representative``: typical layout, then most infection; the paper's two
+"representative slices" of modality 1 and modality 2, 3.2); O-STS (the first
 model as it is), RC-STS (randomized conditions, 2.4) and IF-STS (image fusion of both models, 2.4)
 are synthesized for every training condition; segmenters (Table 4) and classifiers (Tables 2-3)
 are trained on OC-TS, Sin-TS, Two-TS, O-STS, RC-STS and IF-STS and tested on the real held-out
@@ -17,7 +18,9 @@ from typing import Any
 
 from radsynth.atomic import atomic_write_text
 from radsynth.config import build_config
+from radsynth.data.representative import rank_slices
 from radsynth.data.slices import SliceSet
+from radsynth.errors import InputError
 from radsynth.evaluate.classify import evaluate_classification, read_classify_results
 from radsynth.evaluate.classify_config import PRESETS as CLASSIFY_PRESETS
 from radsynth.evaluate.classify_config import ClassifyConfig
@@ -65,20 +68,18 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _slices(ctx: StageContext) -> None:
-    """Stage ``choose-slices``: the train slice with the most infection, and the best slice of another patient (group)."""
-    train = SliceSet(prepared_set(ctx.run_dir), "train")
-    scored = []
-    for i in range(len(train)):
-        _, label, meta = train[i]
-        scored.append((int((label >= 2).sum()), int((label >= 1).sum()), meta["id"], meta["patient"], meta.get("modality", "")))
-    scored.sort(reverse=True)
-    first = scored[0]
-    others = [s for s in scored if s[3] != first[3] and (not first[4] or s[4] != first[4])] or [s for s in scored if s[3] != first[3]]
-    if not others:
-        others = [s for s in scored if s[2] != first[2]]
-    second = others[0]
-    atomic_write_text(ctx.folder / "slices.json", json.dumps({"a": first[2], "b": second[2], "patients": [first[3], second[3]],
-                                                               "infection_pixels": [first[0], second[0]]}, indent=2))
+    """Stage ``choose-slices``: the best-ranked train slice (``radsynth.data.representative``: typical
+    layout, then most infection) and the best of another patient (and of another modality, where known)."""
+    ranked = rank_slices(SliceSet(prepared_set(ctx.run_dir), "train"))
+    if not ranked:
+        raise InputError(prepared_set(ctx.run_dir), "has no train slice with lung and infection to train CoSinGAN on")
+    first = ranked[0]
+    others = [s for s in ranked if s.patient != first.patient and (not first.modality or s.modality != first.modality)]
+    second = (others or [s for s in ranked if s.patient != first.patient] or ranked[1:] or [first])[0]
+    atomic_write_text(ctx.folder / "slices.json", json.dumps({
+        "a": first.id, "b": second.id, "patients": [first.patient, second.patient], "infection_pixels": [first.infection, second.infection],
+        "body_fraction": [round(first.body_fraction, 3), round(second.body_fraction, 3)], "typical_layout": [first.typical, second.typical],
+    }, indent=2))
 
 
 def chosen(run_dir: Path) -> dict:

@@ -37,7 +37,7 @@ Where the paper is silent, radsynth chooses and says so here:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ from rich.console import Console
 from radsynth import distributed
 from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import STRONG, WEAK, AugmentSpec, augment_pair, resize_batch, weakened
+from radsynth.data.representative import rank_slices
+from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
@@ -333,6 +335,14 @@ def phase_name(config: CoSinGANConfig, index: int, stage: int) -> str:
     return f"scale{index}_{config.scales[index]}px_stage{stage}"
 
 
+def auto_slice(data: Path) -> str:
+    """``--slice auto``: the best-ranked train slice of a prepared set (``radsynth.data.representative``)."""
+    ranked = rank_slices(SliceSet(data, "train"))
+    if not ranked:
+        raise InputError(data, "has no train slice with lung and infection; give --slice ID")
+    return ranked[0].id
+
+
 def training_pairs(data: TrainingData, scales: tuple[int, ...], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The single training slice resized to every scale: [(image (1,1,s,s), label (1,s,s))]."""
     if data.images.shape[-1] < scales[-1]:
@@ -369,7 +379,11 @@ class CoSinGAN(Synthesizer):
         """Train every scale's two stages. ``plain`` runs the unoptimised reference path (whole
         feature UNet per loss, per-tensor Adam); it gives the same weights, only slower."""
         if len(config.slice_ids) != 1:
-            raise InputError("--slice", "CoSinGAN learns from exactly one slice: give its id (the 'id' column of manifest.csv)")
+            raise InputError("--slice", "CoSinGAN learns from exactly one slice: give its id (the 'id' column of manifest.csv) or 'auto'")
+        if config.slice_ids == ("auto",):
+            config = replace(config, slice_ids=(auto_slice(Path(data)),))
+            if console:
+                console.print(f"--slice auto: training on slice {config.slice_ids[0]}")
         torch_device = resolve_device(device)
         out_dir = Path(out_dir)
         training = load_training_data(Path(data), None, config.slice_ids)

@@ -1,0 +1,73 @@
+import math
+
+import pytest
+import torch
+
+from radsynth.data.representative import body_fraction, pick_slices, rank_slices
+
+
+def _slice(side: int, body: int, lung: int, infection: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A square body of side ``body`` (tissue 0.5) in air (-1), a lung square (-0.5) inside it with
+    ``infection`` infected pixels (0.0) in its first row(s)."""
+    image = torch.full((1, side, side), -1.0)
+    label = torch.zeros(side, side, dtype=torch.int64)
+    b0, l0 = (side - body) // 2, (side - lung) // 2
+    image[0, b0 : b0 + body, b0 : b0 + body] = 0.5
+    image[0, l0 : l0 + lung, l0 : l0 + lung] = -0.5
+    label[l0 : l0 + lung, l0 : l0 + lung] = 1
+    flat = label[l0 : l0 + lung, l0 : l0 + lung].reshape(-1)
+    flat[:infection] = 2
+    label[l0 : l0 + lung, l0 : l0 + lung] = flat.reshape(lung, lung)
+    image[0][label == 2] = 0.0
+    return image, label
+
+
+class FakeSet:
+    """What the ranking reads of a SliceSet: len() and (image, label, meta) items."""
+
+    def __init__(self, items: list[tuple[str, str, tuple[torch.Tensor, torch.Tensor]]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        sid, patient, (image, label) = self.items[i]
+        return image, label, {"id": sid, "patient": patient}
+
+
+def test_body_fraction_is_lung_plus_what_is_brighter_than_lung():
+    image, label = _slice(8, body=4, lung=2, infection=0)
+    # lung 2x2 + the 12 tissue pixels of the 4x4 body (brighter than the lung's -0.5); air is darker
+    assert body_fraction(image, label) == pytest.approx(16 / 64)
+    assert math.isnan(body_fraction(image, torch.zeros(8, 8, dtype=torch.int64)))
+
+
+def test_typical_layout_ranks_before_more_infection():
+    items = [
+        ("huge", "P1", _slice(32, body=32, lung=16, infection=120)),  # body fills the frame, most infection
+        ("a", "P2", _slice(32, body=22, lung=16, infection=60)),
+        ("b", "P2", _slice(32, body=22, lung=16, infection=80)),
+        ("c", "P3", _slice(32, body=23, lung=16, infection=40)),
+        ("d", "P4", _slice(32, body=22, lung=16, infection=30)),
+        ("small-lung", "P5", _slice(32, body=22, lung=8, infection=40)),  # lung below the median
+        ("no-infection", "P6", _slice(32, body=22, lung=16, infection=0)),
+    ]
+    ranked = rank_slices(FakeSet(items))
+    assert [s.id for s in ranked] == ["b", "a", "c", "d", "huge", "small-lung"]
+    assert [s.typical for s in ranked] == [True] * 4 + [False] * 2
+    assert ranked[0].infection == 80 and ranked[0].body_fraction == pytest.approx(22 * 22 / 1024)
+    # two slices: the best of two different patients, not the two best of P2
+    assert [s.id for s in pick_slices(ranked, 2)] == ["b", "c"]
+    # more slices than patients: the rest in ranking order
+    one_patient = [s for s in ranked if s.patient == "P2"]
+    assert [s.id for s in pick_slices(one_patient, 2)] == ["b", "a"]
+
+
+def test_lung_is_required_only_where_the_set_labels_lung():
+    image = torch.full((1, 8, 8), -1.0)
+    label = torch.zeros(8, 8, dtype=torch.int64)
+    label[2:4, 2:4] = 2  # infection only
+    only_infection = FakeSet([("x", "P1", (image, label))])
+    assert rank_slices(only_infection) == []
+    assert [s.id for s in rank_slices(only_infection, needs_lung=False)] == ["x"]
