@@ -101,7 +101,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--size", type=_positive_int, default=None)
     train.add_argument("--steps", type=_positive_int, default=None)
     train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--slice", action="append", default=[], metavar="ID", help="train on this slice id only (repeatable); cosingan: one id, or auto (a representative train slice with sizeable infection)")
+    train.add_argument("--slice", action="append", default=[], metavar="ID", help="train on this slice id only (repeatable); or auto: the best-ranked train slice (typical layout, then most infection)")
     train.add_argument("--source", default=None, metavar="CLASS", help="cyclegan, pix2pix-cxr: class translated from (default Normal)")
     train.add_argument("--target", default=None, metavar="CLASS", help="cyclegan, pix2pix-cxr: class translated to (default COVID-19)")
     train.add_argument("--balance", default=None, choices=("undersample", "none"), help="cyclegan: under-sample the larger class first (default, Zunair & Hamza 3.3) or not")
@@ -242,6 +242,10 @@ def _run_train(args: argparse.Namespace) -> int:
     overrides = merge(merge(overrides, parse_set(args.set)), entry.fixed)
     config = build_config(entry.config, entry.presets, args.preset, overrides)
     entry.synthesizer.fit(args.data, config, args.out, resume=args.resume, force=args.force, device=args.device)
+    if args.slice == ["auto"]:
+        from radsynth.synth.base import read_run
+
+        print(f"--slice auto chose slice {', '.join(read_run(args.out)['data']['slice_ids'])}")
     print(f"trained {args.method} into {args.out} (samples in {args.out / 'samples'})")
     return 0
 

@@ -79,7 +79,13 @@ def test_slice_auto_trains_on_the_best_ranked_train_slice_and_records_its_id(cli
     expected = rank_slices(SliceSet(phantom_prepared64, "train"))[0]
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["config"]["slice_ids"] == [expected.id] and record["data"]["slice_ids"] == [expected.id]
+    assert f"--slice auto chose slice {expected.id}" in result.out
     assert expected.typical and expected.patient in SliceSet(phantom_prepared64, "train").patients
+    # the other one-slice trainer takes it too
+    pix2pix = cli("train", "pix2pix", "--data", phantom_prepared64, "--slice", "auto", "--out", tmp_path / "p2p", "--device", "cpu",
+                  "--size", "64", "--steps", "1", "--set", "ngf=8", "--set", "ndf=8")
+    assert pix2pix.code == 0, pix2pix.err
+    assert json.loads((tmp_path / "p2p" / "run.json").read_text())["data"]["slice_ids"] == [expected.id]
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from radsynth.data.slices import SliceSet
+from radsynth.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -82,3 +84,11 @@ def pick_slices(ranked: list[SliceScore], count: int) -> list[SliceScore]:
             chosen.append(score)
     chosen += [s for s in ranked if s not in chosen][: count - len(chosen)]
     return chosen
+
+
+def auto_slice(prepared: Path) -> str:
+    """``--slice auto``: the id of the best-ranked train slice of a prepared set."""
+    ranked = rank_slices(SliceSet(prepared, "train"))
+    if not ranked:
+        raise InputError(prepared, "has no train slice with lung and infection to choose; give --slice ID")
+    return ranked[0].id

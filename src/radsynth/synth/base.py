@@ -24,6 +24,7 @@ import torch
 
 from radsynth import distributed
 from radsynth.atomic import atomic_write_text, check_output_free
+from radsynth.data.representative import auto_slice
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.provenance import provenance
@@ -47,10 +48,13 @@ class TrainingData:
 
 
 def load_training_data(path: Path, size: int | None, slice_ids: tuple[str, ...] = (), split: str = "train") -> TrainingData:
-    """Labelled slices from a prepared set: the given ids, else every slice of ``split``.
+    """Labelled slices from a prepared set: the given ids (``("auto",)``: the best-ranked train slice,
+    ``radsynth.data.representative``), else every slice of ``split``.
 
     ``size`` is the side the slices must have (``None``: any, the caller resizes).
     """
+    if slice_ids == ("auto",):
+        slice_ids = (auto_slice(Path(path)),)
     dataset = SliceSet(path, split=None if slice_ids else split)
     if dataset.info.get("scheme") == "none":
         raise InputError(path, "has no label maps; mask-conditional synthesis needs images with masks")

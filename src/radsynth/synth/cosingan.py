@@ -49,8 +49,7 @@ from rich.console import Console
 from radsynth import distributed
 from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import STRONG, WEAK, AugmentSpec, augment_pair, resize_batch, weakened
-from radsynth.data.representative import rank_slices
-from radsynth.data.slices import SliceSet
+from radsynth.data.representative import auto_slice
 from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
@@ -333,14 +332,6 @@ class StageMethod:
 
 def phase_name(config: CoSinGANConfig, index: int, stage: int) -> str:
     return f"scale{index}_{config.scales[index]}px_stage{stage}"
-
-
-def auto_slice(data: Path) -> str:
-    """``--slice auto``: the best-ranked train slice of a prepared set (``radsynth.data.representative``)."""
-    ranked = rank_slices(SliceSet(data, "train"))
-    if not ranked:
-        raise InputError(data, "has no train slice with lung and infection; give --slice ID")
-    return ranked[0].id
 
 
 def training_pairs(data: TrainingData, scales: tuple[int, ...], device: torch.device) -> list[tuple[torch.Tensor, torch.Tensor]]:
