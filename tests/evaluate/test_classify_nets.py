@@ -8,7 +8,7 @@ import torch
 
 from radsynth.evaluate.classify_config import ClassifyConfig
 from radsynth.evaluate.classify_data import ClassPool
-from radsynth.evaluate.classify_figures import gradcam_maps
+from radsynth.evaluate.classify_figures import gradcam_maps, occlusion_maps
 from radsynth.evaluate.classify_train import ClassifierMethod, new_classifier
 from radsynth.nets.classifiers import CLASSIFIERS, build_classifier
 
@@ -49,3 +49,31 @@ def test_liang_transfer_freezes_the_body_then_tunes_the_last_block():
         method.train_step(step, torch.Generator().manual_seed(step))
     assert lr == pytest.approx(1e-5)
     assert torch.equal(net.body.conv1.weight, first) and not torch.equal(net.body.layer4[1].conv2.weight, last)
+
+
+class RegionLogit(torch.nn.Module):
+    """A binary 'classifier' whose logit is the mean brightness of rows/cols 12..19: that square is the
+    whole of its evidence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # occlusion_maps reads the device from the parameters
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :1, 12:20, 12:20].mean(dim=(2, 3)) + self.anchor
+
+
+def test_occlusion_map_covers_exactly_the_evidence():
+    # 32 px, 8 px squares (occlusion_size 0.25) every 4 px (overlap 0.5): a pixel scores when some square over it
+    # also overlaps rows/cols 12..19, so the map is non-zero on 5..26 and zero beyond; it peaks on the evidence
+    config = ClassifyConfig(size=32, occlusion_size=0.25, occlusion_overlap=0.5)
+    image = torch.full((1, 1, 32, 32), 0.5)
+    image[0, 0, :, :4] = -1.0  # a dark strip: the 0.1 quantile, the fill, is -1
+    positive = occlusion_maps(RegionLogit(), image, config, torch.tensor([1]))[0]
+    assert positive.shape == (32, 32) and float(positive.max()) == 1.0
+    inside = torch.zeros(32, 32, dtype=torch.bool)
+    inside[4:28, 4:28] = True
+    assert float(positive[~inside].max()) == 0.0
+    assert float(positive[12:20, 12:20].min()) > float(positive[4:8, 4:8].max())
+    # class 0 is explained by the evidence against the positive logit: darkening only raises that, so no map
+    assert float(occlusion_maps(RegionLogit(), image, config, torch.tensor([0]))[0].max()) == 0.0

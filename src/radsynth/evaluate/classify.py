@@ -9,7 +9,7 @@ The output folder::
     results.json                   every metric (pooled, per patient, 95 % t-intervals), confusion matrix,
                                    per-image probabilities, skew, initialisation, config, seed, versions
     results.md                     tables shaped like Zunair Tables 1-2, CoSinGAN Tables 2-3, Liang Table I
-    figures/confidence.png, gradcam_correct.png, gradcam_wrong.png, umap.png
+    figures/confidence.png, gradcam_correct.png, gradcam_wrong.png, occlusion_correct.png, occlusion_wrong.png, umap.png
 
 Nothing is replaced without ``force``; results appear only once complete.
 """
@@ -35,7 +35,7 @@ from radsynth.errors import InputError
 from radsynth.results import read_results_file
 from radsynth.evaluate.classify_config import ClassifyConfig
 from radsynth.evaluate.classify_data import ClassPool, ClassSet, build_class_pool, load_class_test_set, parse_classify_spec, resolve_classes
-from radsynth.evaluate.classify_figures import confidence_plot, gradcam_figure, gradcam_maps, umap_figure
+from radsynth.evaluate.classify_figures import confidence_plot, gradcam_figure, gradcam_maps, occlusion_maps, umap_figure
 from radsynth.evaluate.classify_metrics import summarise_classification
 from radsynth.evaluate.classify_tables import classify_markdown
 from radsynth.evaluate.classify_train import ClassifierMethod, choose_augment, decide, mean_loss, new_classifier, predict_proba
@@ -115,7 +115,7 @@ def _pick(mask: np.ndarray, confidence: np.ndarray, targets: np.ndarray, n: int)
 
 
 def write_figures(out: Path, net, pool: ClassPool, test: ClassSet, probs: torch.Tensor, preds: torch.Tensor, feats_test: torch.Tensor, config: ClassifyConfig, title: str) -> dict:
-    """confidence.png, gradcam_correct.png, gradcam_wrong.png, umap.png under out/figures; returns their names."""
+    """confidence.png, gradcam_{correct,wrong}.png, occlusion_{correct,wrong}.png, umap.png under out/figures; returns their names."""
     folder = out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     classes = test.classes
@@ -132,6 +132,11 @@ def write_figures(out: Path, net, pool: ClassPool, test: ClassSet, probs: torch.
         layer = gradcam_layer(net, test.images.shape[-1])
         gradcam_figure(folder / f"gradcam_{tag}.png", test.images[chosen], maps, captions, f"{title}: Grad-CAM at {layer}, {tag}ly classified")
         written[f"gradcam_{tag}"] = f"figures/gradcam_{tag}.png"
+        maps = occlusion_maps(net, test.images[chosen], config, preds[chosen]) if chosen else torch.zeros(0)
+        side = max(1, round(config.occlusion_size * test.images.shape[-1]))
+        gradcam_figure(folder / f"occlusion_{tag}.png", test.images[chosen], maps, captions,
+                       f"{title}: occlusion sensitivity ({side} px dark squares), {tag}ly classified")
+        written[f"occlusion_{tag}"] = f"figures/occlusion_{tag}.png"
     rng = np.random.default_rng(config.seed)
     pick = np.sort(rng.choice(len(pool.targets), size=min(len(pool.targets), config.umap_points), replace=False))
     _, feats_pool = predict_proba(net, pool.images[pick], config)
