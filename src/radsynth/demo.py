@@ -29,7 +29,7 @@ from radsynth.data import phantom
 from radsynth.data.detect import open_source
 from radsynth.data.inspect import summarise
 from radsynth.data.prepare import PrepareOptions, prepare
-from radsynth.data.representative import rank_slices
+from radsynth.data.representative import auto_slice
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
@@ -81,14 +81,6 @@ def _real_vs_synthetic(conditions: Path, synthetic: Path, path: Path, count: int
         images += [source[0].numpy(), image[0].numpy()]
         labels += [label.numpy(), None]
     return save_grid(path, images, labels, columns=6)
-
-
-def _training_slice(prepared: Path) -> str:
-    """The single annotated example: the best-ranked train slice (typical layout, then most infection)."""
-    ranked = rank_slices(SliceSet(prepared, "train"))
-    if not ranked:
-        raise InputError(prepared, "has no train slice with lung and infection to learn from")
-    return ranked[0].id
 
 
 def _is_prepared(path: Path) -> bool:
@@ -173,7 +165,7 @@ def run_demo(out: Path, seed: int = 0, force: bool = False, console: Console | N
             prepared = tmp / "ct-prepared"
             prepare(ct, prepared, PrepareOptions(size=DEMO_CT["size"], seed=seed))
         _grid_of(prepared, tmp / "ct-prepared-grid.png")
-        slice_id = _training_slice(prepared)
+        slice_id = auto_slice(prepared)  # the single annotated example
         console.print(f"[bold]3a. train CoSinGAN on ONE slice[/] ({slice_id}): 32 -> 64 px pyramid, two stages per scale")
         cosingan_config = build_config(CoSinGANConfig, COSINGAN_PRESETS, None, {**DEMO_COSINGAN, "slice_ids": [slice_id], "seed": seed})
         cosingan = CoSinGAN.fit(prepared, cosingan_config, tmp / "cosingan-run", device="auto", console=console)
