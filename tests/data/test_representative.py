@@ -64,13 +64,20 @@ def test_typical_layout_ranks_before_more_infection():
     assert [s.id for s in pick_slices(one_patient, 2)] == ["b", "a"]
 
 
-def test_lung_is_required_only_where_the_set_labels_lung():
-    image = torch.full((1, 8, 8), -1.0)
-    label = torch.zeros(8, 8, dtype=torch.int64)
-    label[2:4, 2:4] = 2  # infection only
-    only_infection = FakeSet([("x", "P1", (image, label))])
-    assert rank_slices(only_infection) == []
-    assert [s.id for s in rank_slices(only_infection, needs_lung=False)] == ["x"]
+def test_without_lung_labels_the_ranking_is_by_infection_alone():
+    def infection_only(body: int, infection_side: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, label = _slice(32, body=body, lung=16, infection=0)
+        label[:] = 0
+        label[8 : 8 + infection_side, 8 : 8 + infection_side] = 2
+        return image, label
+
+    sizes = {"frame-filling": (32, 9), "a": (22, 8), "b": (22, 7), "c": (22, 6), "d": (23, 5)}
+    ranked = rank_slices(FakeSet([(sid, f"P{k}", infection_only(*v)) for k, (sid, v) in enumerate(sizes.items())]))
+    assert [s.id for s in ranked] == ["frame-filling", "a", "b", "c", "d"]
+    assert all(s.typical and s.body_fraction != s.body_fraction for s in ranked)  # no body measure without lung
+    # with lung labels in the set, a slice with infection but no lung is not a candidate
+    with_lung = FakeSet([("lung", "P1", _slice(32, body=22, lung=16, infection=10)), ("bare", "P2", infection_only(22, 5))])
+    assert [s.id for s in rank_slices(with_lung)] == ["lung"]
 
 
 @pytest.mark.shared_data

@@ -38,7 +38,7 @@ class SliceScore:
     modality: str
     infection: int  # pixels labelled infection (label >= 2)
     lung: int  # pixels labelled lung or infection (label >= 1)
-    body_fraction: float  # share of the image that is body (not air); nan without lung
+    body_fraction: float  # share of the image that is body (not air); nan where the set labels no lung
     typical: bool = False
 
 
@@ -54,26 +54,33 @@ def body_fraction(image: torch.Tensor, label: torch.Tensor) -> float:
     return float(body.float().mean())
 
 
-def score_slices(dataset: SliceSet, needs_lung: bool = True) -> list[SliceScore]:
-    """Every slice with infection (and lung, when ``needs_lung``), scored; ``typical`` marks layout 1. above."""
+def score_slices(dataset: SliceSet) -> list[SliceScore]:
+    """Every slice with infection, scored; ``typical`` marks layout 1. above.
+
+    Where the set labels lung (any slice has label 1), a slice also needs lung beside its infection.
+    Where it does not (infection-only masks), there is no lung to measure the body by: every slice
+    counts as typical and the ranking is by infection alone.
+    """
+    items = [dataset[i] for i in range(len(dataset))]
+    has_lung = any(bool((label == 1).any()) for _, label, _ in items)
     scores = []
-    for i in range(len(dataset)):
-        image, label, meta = dataset[i]
+    for i, (image, label, meta) in enumerate(items):
         infection, lung = int((label >= 2).sum()), int((label >= 1).sum())
-        if infection == 0 or (needs_lung and lung == infection):
+        if infection == 0 or (has_lung and lung == infection):
             continue
-        scores.append(SliceScore(i, meta["id"], meta["patient"], meta.get("modality", ""), infection, lung, body_fraction(image, label)))
+        body = body_fraction(image, label) if has_lung else float("nan")
+        scores.append(SliceScore(i, meta["id"], meta["patient"], meta.get("modality", ""), infection, lung, body))
     with_body = [s for s in scores if s.body_fraction == s.body_fraction]
     if len(with_body) < 4:
-        return [SliceScore(**{**vars(s), "typical": True}) for s in scores]  # too few to say what is typical
+        return [SliceScore(**{**vars(s), "typical": True}) for s in scores]  # nothing, or too few, to say what is typical
     low, _, high = statistics.quantiles([s.body_fraction for s in with_body], n=4)
     lung_median = statistics.median(s.lung for s in with_body)
     return [SliceScore(**{**vars(s), "typical": low <= s.body_fraction <= high and s.lung >= lung_median}) for s in scores]
 
 
-def rank_slices(dataset: SliceSet, needs_lung: bool = True) -> list[SliceScore]:
+def rank_slices(dataset: SliceSet) -> list[SliceScore]:
     """Candidate training slices, best first: typical layout before atypical, then most infection (ties by id)."""
-    return sorted(score_slices(dataset, needs_lung), key=lambda s: (not s.typical, -s.infection, s.id))
+    return sorted(score_slices(dataset), key=lambda s: (not s.typical, -s.infection, s.id))
 
 
 def pick_slices(ranked: list[SliceScore], count: int) -> list[SliceScore]:

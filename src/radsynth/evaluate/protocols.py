@@ -262,7 +262,7 @@ def _pick_auto(dataset: SliceSet, count: int) -> list[int]:
     """The ``count`` best-ranked training slices (``radsynth.data.representative``: typical layout, then
     most infection), each from a different patient while there are patients (CoSinGAN's Two-TS joins
     two scans); when the training split has one patient only, its two best slices."""
-    chosen = pick_slices(rank_slices(dataset, needs_lung=set_flags(dataset)[0]), count)
+    chosen = pick_slices(rank_slices(dataset), count)
     if len(chosen) < count:
         raise InputError(dataset.root, f"has fewer than {count} training slice(s) with lung and infection to pick from; give slice ids")
     return [s.index for s in chosen]

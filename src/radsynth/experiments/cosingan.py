@@ -78,7 +78,8 @@ def _slices(ctx: StageContext) -> None:
     second = (others or [s for s in ranked if s.patient != first.patient] or ranked[1:] or [first])[0]
     atomic_write_text(ctx.folder / "slices.json", json.dumps({
         "a": first.id, "b": second.id, "patients": [first.patient, second.patient], "infection_pixels": [first.infection, second.infection],
-        "body_fraction": [round(first.body_fraction, 3), round(second.body_fraction, 3)], "typical_layout": [first.typical, second.typical],
+        "body_fraction": [round(s.body_fraction, 3) if s.body_fraction == s.body_fraction else None for s in (first, second)],  # None: no lung labels
+        "typical_layout": [first.typical, second.typical],
     }, indent=2))
 
 
