@@ -61,20 +61,20 @@ def score_slices(dataset: SliceSet) -> list[SliceScore]:
     Where it does not (infection-only masks), there is no lung to measure the body by: every slice
     counts as typical and the ranking is by infection alone.
     """
-    items = [dataset[i] for i in range(len(dataset))]
-    has_lung = any(bool((label == 1).any()) for _, label, _ in items)
-    scores = []
-    for i, (image, label, meta) in enumerate(items):
+    scores, has_lung = [], False
+    for i in range(len(dataset)):
+        image, label, meta = dataset[i]
         infection, lung = int((label >= 2).sum()), int((label >= 1).sum())
-        if infection == 0 or (has_lung and lung == infection):
-            continue
-        body = body_fraction(image, label) if has_lung else float("nan")
-        scores.append(SliceScore(i, meta["id"], meta["patient"], meta.get("modality", ""), infection, lung, body))
-    with_body = [s for s in scores if s.body_fraction == s.body_fraction]
-    if len(with_body) < 4:
-        return [SliceScore(**{**vars(s), "typical": True}) for s in scores]  # nothing, or too few, to say what is typical
-    low, _, high = statistics.quantiles([s.body_fraction for s in with_body], n=4)
-    lung_median = statistics.median(s.lung for s in with_body)
+        has_lung |= lung > infection
+        if infection > 0:
+            body = body_fraction(image, label) if lung > infection else float("nan")
+            scores.append(SliceScore(i, meta["id"], meta["patient"], meta.get("modality", ""), infection, lung, body))
+    if has_lung:
+        scores = [s for s in scores if s.lung > s.infection]  # a slice with infection but no lung: not a candidate
+    if not has_lung or len(scores) < 4:
+        return [SliceScore(**{**vars(s), "typical": True}) for s in scores]  # no body measure, or too few slices to say what is typical
+    low, _, high = statistics.quantiles([s.body_fraction for s in scores], n=4)
+    lung_median = statistics.median(s.lung for s in scores)
     return [SliceScore(**{**vars(s), "typical": low <= s.body_fraction <= high and s.lung >= lung_median}) for s in scores]
 
 
