@@ -236,16 +236,17 @@ def _run_train(args: argparse.Namespace) -> int:
 
     entry = method_entry(args.method)
     overrides = load_yaml(args.config) if args.config else {}
+    if args.slice == ["auto"]:  # resolved here so that every method's run.json config names the slice
+        from radsynth.data.representative import auto_slice
+
+        args.slice = [auto_slice(args.data)]
+        print(f"--slice auto chose slice {args.slice[0]}")
     flags = {"size": args.size, "steps": args.steps, "seed": args.seed, "slice_ids": args.slice or None,
              "source": args.source, "target": args.target, "balance": args.balance}
     overrides = merge(overrides, {k: v for k, v in flags.items() if v is not None})
     overrides = merge(merge(overrides, parse_set(args.set)), entry.fixed)
     config = build_config(entry.config, entry.presets, args.preset, overrides)
     entry.synthesizer.fit(args.data, config, args.out, resume=args.resume, force=args.force, device=args.device)
-    if args.slice == ["auto"]:
-        from radsynth.synth.base import read_run
-
-        print(f"--slice auto chose slice {', '.join(read_run(args.out)['data']['slice_ids'])}")
     print(f"trained {args.method} into {args.out} (samples in {args.out / 'samples'})")
     return 0
 

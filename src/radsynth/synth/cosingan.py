@@ -37,7 +37,7 @@ Where the paper is silent, radsynth chooses and says so here:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,6 @@ from rich.console import Console
 from radsynth import distributed
 from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import STRONG, WEAK, AugmentSpec, augment_pair, resize_batch, weakened
-from radsynth.data.representative import auto_slice
 from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
@@ -371,10 +370,6 @@ class CoSinGAN(Synthesizer):
         feature UNet per loss, per-tensor Adam); it gives the same weights, only slower."""
         if len(config.slice_ids) != 1:
             raise InputError("--slice", "CoSinGAN learns from exactly one slice: give its id (the 'id' column of manifest.csv) or 'auto'")
-        if config.slice_ids == ("auto",):
-            config = replace(config, slice_ids=(auto_slice(Path(data)),))
-            if console:
-                console.print(f"--slice auto: training on slice {config.slice_ids[0]}")
         torch_device = resolve_device(device)
         out_dir = Path(out_dir)
         training = load_training_data(Path(data), None, config.slice_ids)
