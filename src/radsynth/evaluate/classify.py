@@ -38,6 +38,7 @@ from radsynth.evaluate.classify_data import ClassPool, ClassSet, build_class_poo
 from radsynth.evaluate.classify_figures import confidence_plot, gradcam_figure, gradcam_maps, occlusion_maps, umap_figure
 from radsynth.evaluate.classify_metrics import summarise_classification
 from radsynth.evaluate.classify_tables import classify_markdown
+from radsynth.evaluate.saliency_check import choose_for_localisation, localisation_scores
 from radsynth.evaluate.classify_train import ClassifierMethod, choose_augment, decide, mean_loss, new_classifier, predict_proba
 from radsynth.evaluate.segment import _finite_or_null, _library_versions, _start
 from radsynth.nets.classifiers import gradcam_layer, load_imagenet
@@ -149,6 +150,20 @@ def write_figures(out: Path, net, pool: ClassPool, test: ClassSet, probs: torch.
     return written
 
 
+def saliency_localisation(net, test: ClassSet, preds: torch.Tensor, config: ClassifyConfig) -> dict | None:
+    """Grad-CAM and occlusion of the positive class scored against the test set's lesion masks
+    (``saliency_check``); None when the set has no lesion masks, no image qualifies or it is turned off."""
+    if test.lesions is None or config.localisation_images == 0:
+        return None
+    positive = len(test.classes) - 1
+    correct_positive = ((preds == positive) & (test.targets == positive)).numpy()
+    chosen = choose_for_localisation(correct_positive, test.lesions.flatten(1).sum(1).numpy(), config.localisation_images, config.seed)
+    if not chosen:
+        return None
+    explained = 1 if net.fc.out_features == 1 else positive
+    return localisation_scores(net, test.images[chosen], test.lesions[chosen], explained, config, [test.rows[i]["id"] for i in chosen])
+
+
 def evaluate_classification(
     spec_text: str,
     test_path: Path,
@@ -214,6 +229,7 @@ def evaluate_classification(
     metrics = summarise_classification(test.targets.tolist(), preds.tolist(), units, classes)
     test_s = time.perf_counter() - test_start
     figure_files = write_figures(out, method.net, pool, test, probs, preds, feats, config, pool.name) if figures else {}
+    localisation = saliency_localisation(method.net, test, preds, config) if figures else None
     counts = pool.counts()
     results = {
         "format": RESULTS_FORMAT,
@@ -236,6 +252,7 @@ def evaluate_classification(
         "predictions": {"ids": [r["id"] for r in test.rows], "patients": units, "targets": test.targets.tolist(),
                         "predicted": preds.tolist(), "probabilities": probs.numpy().round(5).tolist()},
         "figures": figure_files,
+        "saliency_localisation": localisation,
         "config": config_dict, "seed": config.seed, "device": str(torch_device), "versions": {**_library_versions(), "umap-learn": _version("umap-learn")},
         "timing": {"train_s": train_s, "test_s": test_s, "wall_s": time.perf_counter() - started, "resumed": resume},
         "provenance": provenance(config.seed, config_dict),

@@ -57,6 +57,9 @@ class ClassifyConfig:
     occlusion_size: float = 0.125
     occlusion_overlap: float = 0.5
     occlusion_quantile: float = 0.1
+    # saliency localisation (radsynth): Grad-CAM and occlusion scored against the lesion masks of a test set that has
+    # them (CT infection labels) on up to this many correctly classified positive images; 0 = off
+    localisation_images: int = 16
     umap_points: int = 2000  # at most this many images in the UMAP embedding
     eval_batch_size: int = 32
     amp: bool = True
@@ -85,8 +88,8 @@ class ClassifyConfig:
             raise ValueError("skew must be >= 0 (0 = add every synthetic image)")
         if not 0 <= self.frozen_epochs < self.epochs:
             raise ValueError("frozen_epochs must lie in [0, epochs)")
-        if self.early_stop_patience < 0 or self.gradcam_examples < 0:
-            raise ValueError("early_stop_patience and gradcam_examples must be >= 0")
+        if self.early_stop_patience < 0 or self.gradcam_examples < 0 or self.localisation_images < 0:
+            raise ValueError("early_stop_patience, gradcam_examples and localisation_images must be >= 0")
         if not 0 < self.threshold < 1:
             raise ValueError("threshold must lie in (0, 1)")
         if not (0 < self.occlusion_size <= 0.5 and 0 <= self.occlusion_overlap < 1 and 0 <= self.occlusion_quantile <= 1):

@@ -133,6 +133,7 @@ class ClassSet:
     rows: list[dict[str, str]]  # manifest rows plus 'set', 'source' (real / synth), 'unit' (patient key)
     classes: tuple[str, ...]
     sources: list[SetRecord] = field(default_factory=list)
+    lesions: torch.Tensor | None = None  # (N, S, S) bool infection (labels >= 2) of a CT test set; None without label maps
 
     def counts(self) -> dict[str, int]:
         return {c: int((self.targets == k).sum()) for k, c in enumerate(self.classes)}
@@ -161,25 +162,28 @@ def _indices_of(dataset: SliceSet, classes: tuple[str, ...], where: str) -> tupl
     return indices, targets
 
 
-def _gather(parts: list[tuple[SliceSet, list[int], list[int], str]], classes: tuple[str, ...], size: int | None) -> ClassSet:
-    images, targets, rows, sources = [], [], [], []
+def _gather(parts: list[tuple[SliceSet, list[int], list[int], str]], classes: tuple[str, ...], size: int | None, with_lesions: bool = False) -> ClassSet:
+    images, labels, targets, rows, sources = [], [], [], [], []
     for dataset, indices, klass, tag in parts:
         if not indices:
             continue
-        images.append(_load(dataset, indices, size)[0])
+        image, label = _load(dataset, indices, size)
+        images.append(image)
+        labels.append(label)
         targets += klass
         rows += [{**dataset.rows[i], "set": dataset.root.name, "source": tag, "unit": dataset.rows[i]["patient"]} for i in indices]
         sources.append(_record(dataset, indices))
-    return ClassSet(torch.cat(images), torch.tensor(targets, dtype=torch.long), rows, classes, sources)
+    lesions = torch.cat(labels) >= 2 if with_lesions else None
+    return ClassSet(torch.cat(images), torch.tensor(targets, dtype=torch.long), rows, classes, sources, lesions)
 
 
 def load_class_test_set(path: Path, classes: tuple[str, ...], split: str = "test", size: int | None = None) -> ClassSet:
-    """The real ``split`` of a prepared set, restricted to ``classes``."""
+    """The real ``split`` of a prepared set, restricted to ``classes``; with lesion masks where it has label maps."""
     dataset = SliceSet(path, split=split)
     if is_synthetic(dataset):
         raise InputError(path, "is a synthetic set; classifiers are tested on REAL held-out patients (give a prepared real set to --test)")
     indices, targets = _indices_of(dataset, classes, f"'{split}'")
-    return _gather([(dataset, indices, targets, "real")], classes, size)
+    return _gather([(dataset, indices, targets, "real")], classes, size, with_lesions=has_label_maps(dataset))
 
 
 @dataclass

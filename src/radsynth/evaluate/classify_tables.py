@@ -86,6 +86,19 @@ def confusion_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def localisation_table(loc: dict) -> str:
+    """Grad-CAM and occlusion scored against the lesion masks (``saliency_check``) as Markdown."""
+    head = (f"{loc['images']} correctly classified positive test images with a lesion mask; the lesion covers "
+            f"{_num(100 * loc['lesion_area'], 1)} % of the image on average, so a map blind to it puts about that share there.")
+    rows = ["| Explanation | Mass in lesion (95 % CI over images) | Mass / area | Peak in lesion |", "|---|---|---|---|"]
+    for name, title in (("gradcam", f"Grad-CAM ({loc['gradcam']['layer']})"), ("occlusion", f"Occlusion ({loc['occlusion']['square_px']} px squares)")):
+        entry = loc[name]
+        lo, hi = entry["interval"]
+        ci = f" ({_num(lo)}, {_num(hi)})" if lo is not None and hi is not None else ""
+        rows.append(f"| {title} | {_num(entry['mass_in_lesion'])}{ci} | {_num(entry['mass_over_area'], 1)} | {_num(entry['pointing_game'], 2)} |")
+    return head + "\n\n" + "\n".join(rows)
+
+
 def classify_markdown(results: dict) -> str:
     """The results.md of one classification run."""
     ts, test, timing = results["training_set"], results["test"], results["timing"]
@@ -117,6 +130,8 @@ def classify_markdown(results: dict) -> str:
         confusion_table(results),
         "",
     ]
+    if results.get("saliency_localisation"):
+        parts += ["## Do the explanations sit on the lesion?", "", localisation_table(results["saliency_localisation"]), ""]
     if results.get("figures"):
         parts += ["## Figures", ""] + [f"![{k}]({v})" for k, v in results["figures"].items()] + [""]
     return "\n".join(parts)

@@ -69,7 +69,7 @@ def add_evaluate_parser(subparsers: argparse._SubParsersAction, help_text: str =
     classify.add_argument("--seed", type=int, default=None)
     classify.add_argument("--size", type=int, default=None)
     classify.add_argument("--epochs", type=int, default=None)
-    classify.add_argument("--no-figures", action="store_true", help="skip the confidence / Grad-CAM / UMAP figures")
+    classify.add_argument("--no-figures", action="store_true", help="skip the confidence / Grad-CAM / occlusion / UMAP figures and the saliency localisation scores")
     classify.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     classify.add_argument("--resume", action="store_true", help="continue the training in --out from its last checkpoint")
     classify.add_argument("--force", action="store_true", help="replace an existing output folder")
