@@ -72,3 +72,14 @@ def test_localisation_refuses_masks_that_do_not_fit_the_images():
     net = build_classifier("resnet18", 3, 1)
     with pytest.raises(ValueError, match="lesions"):
         localisation_scores(net, torch.zeros(2, 1, 32, 32), torch.zeros(2, 16, 16, dtype=torch.bool), 1, ClassifyConfig(size=32))
+
+
+def test_saliency_figure_outlines_the_lesions(tmp_path):
+    from radsynth.evaluate.classify_figures import gradcam_figure
+
+    images = torch.zeros(2, 1, 32, 32)
+    maps = torch.rand(2, 32, 32, generator=torch.Generator().manual_seed(0))
+    lesions = torch.zeros(2, 32, 32, dtype=torch.bool)
+    lesions[0, 8:16, 8:16] = True  # the second image has no lesion: nothing drawn, no error
+    gradcam_figure(tmp_path / "g.png", images, maps, ["a", "b"], "t", lesions)
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

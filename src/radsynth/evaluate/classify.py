@@ -131,12 +131,13 @@ def write_figures(out: Path, net, pool: ClassPool, test: ClassSet, probs: torch.
         maps = gradcam_maps(net, test.images[chosen], config, preds[chosen]) if chosen else torch.zeros(0)
         captions = [f"{test.rows[i]['id']} true {classes[targets[i]]}\npred {classes[int(preds[i])]} p={p_pred[i]:.2f}" for i in chosen]
         layer = gradcam_layer(net, test.images.shape[-1])
-        gradcam_figure(folder / f"gradcam_{tag}.png", test.images[chosen], maps, captions, f"{title}: Grad-CAM at {layer}, {tag}ly classified")
+        lesions = test.lesions[chosen] if test.lesions is not None and chosen else None
+        gradcam_figure(folder / f"gradcam_{tag}.png", test.images[chosen], maps, captions, f"{title}: Grad-CAM at {layer}, {tag}ly classified", lesions)
         written[f"gradcam_{tag}"] = f"figures/gradcam_{tag}.png"
         maps = occlusion_maps(net, test.images[chosen], config, preds[chosen]) if chosen else torch.zeros(0)
         side = max(1, round(config.occlusion_size * test.images.shape[-1]))
         gradcam_figure(folder / f"occlusion_{tag}.png", test.images[chosen], maps, captions,
-                       f"{title}: occlusion sensitivity ({side} px dark squares), {tag}ly classified")
+                       f"{title}: occlusion sensitivity ({side} px dark squares), {tag}ly classified", lesions)
         written[f"occlusion_{tag}"] = f"figures/occlusion_{tag}.png"
     rng = np.random.default_rng(config.seed)
     pick = np.sort(rng.choice(len(pool.targets), size=min(len(pool.targets), config.umap_points), replace=False))

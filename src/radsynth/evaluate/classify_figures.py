@@ -197,8 +197,10 @@ def occlusion_maps(net: Classifier, images: torch.Tensor, config: ClassifyConfig
     return torch.stack(maps) if maps else torch.zeros(0, *images.shape[-2:])
 
 
-def gradcam_figure(path: Path, images: torch.Tensor, maps: torch.Tensor, captions: list[str], title: str) -> None:
-    """Each image (grey) with its saliency map (Grad-CAM or occlusion; jet, alpha 0.45) beside the plain image."""
+def gradcam_figure(path: Path, images: torch.Tensor, maps: torch.Tensor, captions: list[str], title: str,
+                   lesions: torch.Tensor | None = None) -> None:
+    """Each image (grey) with its saliency map (Grad-CAM or occlusion; jet, alpha 0.45) beside the plain image;
+    (N, H, W) bool ``lesions``, when given (CT infection labels), are outlined in white on the map."""
     n = len(images)
     fig, axes = plt.subplots(2, max(n, 1), figsize=(2.2 * max(n, 1), 4.8), squeeze=False)
     for k in range(max(n, 1)):
@@ -211,8 +213,12 @@ def gradcam_figure(path: Path, images: torch.Tensor, maps: torch.Tensor, caption
         axes[0, k].set_title(captions[k], fontsize=7)
         axes[1, k].imshow(grey, cmap="gray", vmin=0, vmax=1)
         axes[1, k].imshow(maps[k].numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        if lesions is not None and bool(lesions[k].any()):
+            axes[1, k].contour(lesions[k].numpy().astype(np.float32), levels=[0.5], colors="white", linewidths=0.8)
     if n == 0:
         axes[0, 0].text(0.5, 0.5, "no such test image", ha="center", va="center")
+    elif lesions is not None:
+        title += " (white: infection label)"
     fig.suptitle(title, fontsize=9)
     _save(fig, path)
 
