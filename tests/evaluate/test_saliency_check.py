@@ -64,6 +64,10 @@ def test_ct_test_set_lesions_are_its_infection_labels_and_a_run_scores_both_expl
         assert 0 <= entry["pointing_game"] <= 1 and not math.isnan(entry["interval"][0])
     table = localisation_table(result)
     assert "Grad-CAM (body.layer2)" in table and "Occlusion (8 px squares)" in table
+    missed = {**result, "gradcam": {**result["gradcam"], "pointing_game": 0.25}, "occlusion": {**result["occlusion"], "pointing_game": 0.0}}
+    hit = {**missed, "occlusion": {**result["occlusion"], "pointing_game": 0.5}}
+    assert "Neither explanation peaks inside the lesion" in localisation_table(missed)
+    assert "Neither explanation" not in localisation_table(hit)
     # no image predicted positive: nothing to score; an X-ray set has no lesion masks
     assert saliency_localisation(net, test, torch.zeros_like(test.targets), config) is None
 

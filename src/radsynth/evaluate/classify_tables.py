@@ -96,7 +96,12 @@ def localisation_table(loc: dict) -> str:
         lo, hi = entry["interval"]
         ci = f" ({_num(lo)}, {_num(hi)})" if lo is not None and hi is not None else ""
         rows.append(f"| {title} | {_num(entry['mass_in_lesion'])}{ci} | {_num(entry['mass_over_area'], 1)} | {_num(entry['pointing_game'], 2)} |")
-    return head + "\n\n" + "\n".join(rows)
+    text = head + "\n\n" + "\n".join(rows)
+    peaks = [loc[name]["pointing_game"] for name in ("gradcam", "occlusion")]
+    if all(p is not None and p < 0.5 for p in peaks):
+        text += ("\n\nNeither explanation peaks inside the lesion on most of these images: the classifier may decide by "
+                 "something other than the disease (where in the body the image lies, the scanner, the patient's age).")
+    return text
 
 
 def classify_markdown(results: dict) -> str:
