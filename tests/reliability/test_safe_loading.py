@@ -65,4 +65,16 @@ def test_user_weights_file_with_pickled_code_is_refused(phantom_prepared, tmp_pa
                                 *TINY_PIX2PIX, f"--set=unet_features={evil}")
     assert_one_line_error(code, stdout, err, "segmenter.pt", "refused")
     assert not marker.exists()
-    assert not (out / "train" / "checkpoints").exists()  # nothing was trained
+    assert not out.exists()  # refused before the run directory was made
+
+
+def test_bad_weights_file_under_force_keeps_the_old_run(phantom_prepared, tmp_path):
+    """A missing VGG weights file is input checked before ``--force`` clears anything: the old run stays."""
+    out = tmp_path / "run"
+    code, _, _ = run_cli("train", "enhanced-pix2pix", "--data", phantom_prepared, "--out", out, "--steps", "2", *TINY_PIX2PIX)
+    assert code == 0
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    code, stdout, err = run_cli("train", "enhanced-pix2pix", "--data", phantom_prepared, "--out", out, "--steps", "2", *TINY_PIX2PIX,
+                                f"--set=vgg_weights={tmp_path / 'missing.safetensors'}", "--force")
+    assert_one_line_error(code, stdout, err, "missing.safetensors", "not found")
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before

@@ -57,7 +57,7 @@ from radsynth.synth.base import Synthesizer, TrainingData, load_training_data, r
 from radsynth.synth.checkpoint import file_sha256, latest_checkpoint, read_checkpoint, restore
 from radsynth.synth.conditions import condition_tensor
 from radsynth.synth.diversify import RC_DELTAS, random_condition
-from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses
+from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses, load_given_extractors
 from radsynth.synth.reconstruction import mixed_reconstruction
 from radsynth.synth.schedule import LinearDecay
 from radsynth.synth.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device, step_seed
@@ -374,9 +374,10 @@ class CoSinGAN(Synthesizer):
         out_dir = Path(out_dir)
         training = load_training_data(Path(data), None, config.slice_ids)
         pairs = training_pairs(training, config.scales, torch_device)
-        start_run(out_dir, cls.name, config_to_dict(config), training, resume, force)
         spec = FeatureSpec(config.vgg_weights, config.unet_features, config.feature_unet_steps, config.seed, config.scales)
-        feature_losses, descriptions = build_feature_losses(spec, TrainingData(pairs[-1][0].cpu(), pairs[-1][1].cpu(), training.ids, training.patients, training.source), torch_device, out_dir, console, stop_early=not plain)
+        given = load_given_extractors(spec)  # a bad weights file stops here, before anything is written or cleared
+        start_run(out_dir, cls.name, config_to_dict(config), training, resume, force)
+        feature_losses, descriptions = build_feature_losses(spec, TrainingData(pairs[-1][0].cpu(), pairs[-1][1].cpu(), training.ids, training.patients, training.source), torch_device, out_dir, console, stop_early=not plain, given=given)
         update_run(out_dir, extractors=descriptions, condition_input="added to the upsampled previous output (eq. 1)")
         torch.manual_seed(config.seed)
         pyramid = Pyramid(config).to(torch_device)

@@ -74,37 +74,54 @@ class FeatureSpec:
     sizes: tuple[int, ...] = ()  # train the domain UNet at these sizes (a pyramid's scales)
 
 
-def _domain_unet(spec: FeatureSpec, data: TrainingData, device: torch.device, run_dir: Path, console: Console | None) -> tuple[torch.nn.Module, str]:
+@dataclass(frozen=True)
+class GivenExtractors:
+    """The feature networks the user named by file, loaded (and so checked) before a run writes anything."""
+
+    vgg: VGG19Features | None = None
+    unet: torch.nn.Module | None = None
+
+
+def load_given_extractors(spec: FeatureSpec) -> GivenExtractors:
+    """Load ``spec.vgg_weights`` and ``spec.unet_features`` when given; a missing or unfitting file raises
+    ``InputError`` here, before the run directory is created or an old run is cleared."""
+    vgg = VGG19Features.from_file(spec.vgg_weights) if spec.vgg_weights else None
+    unet = unet_from_weights(Path(spec.unet_features), FEATURE_UNET_CHANNELS).eval() if spec.unet_features else None
+    return GivenExtractors(vgg, unet)
+
+
+def _domain_unet(spec: FeatureSpec, given: GivenExtractors, data: TrainingData, device: torch.device, run_dir: Path,
+                 console: Console | None) -> tuple[torch.nn.Module, str]:
     saved = run_dir / FEATURE_UNET_FILE
-    if spec.unet_features:
-        path = Path(spec.unet_features)
-        source = f"user segmenter {path}"
-    elif saved.exists():
-        path, source = saved, f"UNet trained on the run's {len(data.ids)} training slice(s)"
-    else:
-        if console:
-            console.print(f"training the feature UNet on {len(data.ids)} slice(s) for {spec.unet_steps} steps")
-        model = train_feature_unet(data, spec.unet_steps, spec.seed, device, sizes=spec.sizes)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_file({k: v.cpu().contiguous() for k, v in model.state_dict().items()}, str(saved))
-        return model, f"UNet trained on the run's {len(data.ids)} training slice(s) ({spec.unet_steps} steps)"
-    model = unet_from_weights(path, FEATURE_UNET_CHANNELS)  # a `radsynth evaluate segment` UNet brings its own width
-    return model.to(device).eval(), source
+    if given.unet is not None:
+        return given.unet.to(device), f"user segmenter {Path(spec.unet_features)}"
+    if saved.exists():
+        model = unet_from_weights(saved, FEATURE_UNET_CHANNELS)
+        return model.to(device).eval(), f"UNet trained on the run's {len(data.ids)} training slice(s)"
+    if console:
+        console.print(f"training the feature UNet on {len(data.ids)} slice(s) for {spec.unet_steps} steps")
+    model = train_feature_unet(data, spec.unet_steps, spec.seed, device, sizes=spec.sizes)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.cpu().contiguous() for k, v in model.state_dict().items()}, str(saved))
+    return model, f"UNet trained on the run's {len(data.ids)} training slice(s) ({spec.unet_steps} steps)"
 
 
 def build_feature_losses(
-    spec: FeatureSpec, data: TrainingData, device: torch.device, run_dir: Path, console: Console | None = None, stop_early: bool = True
+    spec: FeatureSpec, data: TrainingData, device: torch.device, run_dir: Path, console: Console | None = None, stop_early: bool = True,
+    given: GivenExtractors | None = None,
 ) -> tuple[dict[str, FeatureLoss], dict[str, str]]:
     """The 'vgg' (MS-FVL) and 'unet' (MS-FUL) feature losses, and what each one uses.
 
+    ``given``: the user's networks from ``load_given_extractors`` (loaded here when None).
     ``stop_early=False`` runs the whole UNet for its encoder features (the plain path; same values).
     """
-    unet, unet_source = distributed.main_first(lambda: _domain_unet(spec, data, device, run_dir, console))  # rank 0 trains and saves, the others load
+    given = given if given is not None else load_given_extractors(spec)
+    unet, unet_source = distributed.main_first(lambda: _domain_unet(spec, given, data, device, run_dir, console))  # rank 0 trains and saves, the others load
     unet_loss = FeatureLoss(ModuleFeatures(unet, ENCODER_LAYERS, source=unet_source, stop_early=stop_early), UNET_LAYER_WEIGHTS).to(device)
     losses = {"unet": unet_loss}
     descriptions = {"unet": unet_loss.description}
-    if spec.vgg_weights:
-        vgg_loss = FeatureLoss(VGG19Features.from_file(spec.vgg_weights)).to(device)
+    if given.vgg is not None:
+        vgg_loss = FeatureLoss(given.vgg).to(device)
         losses["vgg"], descriptions["vgg"] = vgg_loss, vgg_loss.description
     else:  # the UNet term takes the VGG term's weight too; computing the same features twice would only cost time
         descriptions["vgg"] = "fallback: no local VGG19 weights given; the VGG term's weight is added to the domain-UNet term"

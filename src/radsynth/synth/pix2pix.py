@@ -3,7 +3,7 @@
 ``pix2pix``: UNet generator + PatchGAN discriminator on (condition, image), vanilla GAN loss and
 the weighted pixel-level L1 (WPPL, eq. 7) in place of pix2pix's L1, with pix2pix's weight 100.
 ``enhanced``: the same networks with CoSinGAN's mixed reconstruction loss (eq. 6: WPPL 10,
-MS-SSIM 1, VGG feature 10, UNet feature 10); see ``synth/feature_unet.py`` for the UNet features.
+MS-SSIM 1, VGG feature 10, UNet feature 10); see ``synth/feature_extractors.py`` for the feature networks.
 The condition is the CoSinGAN encoding (bg 0, lung 128, infection 255 -> [-1, 1]).
 
 Training follows CoSinGAN section 3.2.1 (stage 1): Adam(0.5, 0.999), lr 2e-4, batch 4, 4000
@@ -31,7 +31,7 @@ from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.synth.base import DIVERSIFIERS, Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
 from radsynth.synth.checkpoint import file_sha256, latest_checkpoint, load_module_weights
 from radsynth.synth.conditions import condition_tensor
-from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses
+from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses, load_given_extractors
 from radsynth.synth.reconstruction import mixed_reconstruction
 from radsynth.synth.schedule import LinearDecay
 from radsynth.synth.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
@@ -67,7 +67,7 @@ class Pix2PixConfig:
     lambda_wppl: float = 100.0  # pix2pix's L1 weight, applied to WPPL (pix2pix variant)
     wppl_weights: tuple[float, float, float] = (0.1, 0.5, 1.0)  # CoSinGAN 3.2.1: bg / lung / infection
     enhanced_lambdas: tuple[float, float, float, float] = (10.0, 1.0, 10.0, 10.0)  # eq. 6: WPPL, MS-SSIM, VGG, UNet (3.2.1)
-    vgg_weights: str = ""  # local VGG19 weights file; empty: the VGG term is left out (DESIGN.md)
+    vgg_weights: str = ""  # local VGG19 weights file; empty: the VGG term's weight goes to the UNet term (DESIGN.md)
     unet_features: str = ""  # a segmenter checkpoint for MS-FUL; empty: train one on the same slices
     feature_unet_steps: int = 300  # steps to train that UNet (radsynth's choice)
     augment: str = "strong"  # CoSinGAN: SA for the baselines and stage 1
@@ -220,11 +220,12 @@ class Pix2Pix(Synthesizer):
     ) -> Pix2Pix:
         torch_device = resolve_device(device)
         training = load_training_data(Path(data), config.size, config.slice_ids)
+        spec = FeatureSpec(config.vgg_weights, config.unet_features, config.feature_unet_steps, config.seed)
+        given = load_given_extractors(spec) if config.variant == "enhanced" else None  # bad files stop before anything is written
         start_run(Path(out_dir), config.variant, config_to_dict(config), training, resume, force)
         feature_losses, descriptions = {}, {}
         if config.variant == "enhanced":
-            spec = FeatureSpec(config.vgg_weights, config.unet_features, config.feature_unet_steps, config.seed)
-            feature_losses, descriptions = build_feature_losses(spec, training, torch_device, Path(out_dir), console)
+            feature_losses, descriptions = build_feature_losses(spec, training, torch_device, Path(out_dir), console, given=given)
         update_run(Path(out_dir), extractors=descriptions)
         method = Pix2PixMethod(config, training, torch_device, feature_losses)
         options = TrainerOptions(
