@@ -34,7 +34,7 @@ from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.results import read_results_file
 from radsynth.evaluate.classify_config import ClassifyConfig
-from radsynth.evaluate.classify_data import ClassPool, ClassSet, build_class_pool, load_class_test_set, parse_classify_spec, resolve_classes
+from radsynth.evaluate.classify_data import ClassPool, ClassSet, build_class_pool, image_class, load_class_test_set, parse_classify_spec, resolve_classes
 from radsynth.evaluate.classify_figures import confidence_plot, gradcam_figure, gradcam_maps, occlusion_maps, umap_figure
 from radsynth.evaluate.classify_metrics import summarise_classification
 from radsynth.evaluate.classify_tables import classify_markdown
@@ -151,6 +151,14 @@ def write_figures(out: Path, net, pool: ClassPool, test: ClassSet, probs: torch.
     return written
 
 
+def _has_split(path: Path, split: str, classes: tuple[str, ...]) -> bool:
+    """Whether the prepared set at ``path`` has an image of ``classes`` in ``split``; a broken set raises, it is not taken for an empty split."""
+    if not any(row["split"] == split for row in SliceSet(path).rows):
+        return False
+    dataset = SliceSet(path, split=split)
+    return any(image_class(dataset, i) in classes for i in range(len(dataset)))
+
+
 def saliency_localisation(net, test: ClassSet, preds: torch.Tensor, config: ClassifyConfig) -> dict | None:
     """Grad-CAM and occlusion of the positive class scored against the test set's lesion masks
     (``saliency_check``); None when the set has no lesion masks, no image qualifies or it is turned off."""
@@ -194,11 +202,8 @@ def evaluate_classification(
     if weights is not None and config.in_channels != 3:
         raise InputError("--weights", "ImageNet weights need in_channels = 3")
     val = None
-    if config.early_stop_patience:
-        try:
-            val = load_class_test_set(real_path, classes, "val", config.size)
-        except InputError:
-            val = None
+    if config.early_stop_patience and _has_split(real_path, "val", classes):  # without val images of the task: the training loss
+        val = load_class_test_set(real_path, classes, "val", config.size)
     torch_device = resolve_device(device)
     config_dict = config_to_dict(config)
     ids = [f"{r['source']}:{r['set']}:{r['id']}" for r in pool.rows]
@@ -208,12 +213,11 @@ def evaluate_classification(
         "training_sets": [asdict(s) for s in pool.sources], "test_sets": [asdict(s) for s in test.sources],
         "weights": str(Path(weights).resolve()) if weights else None,
     }
-    _start(out, record, resume, force, RECORD)
-
     net = new_classifier(config, len(classes))
     initialisation = {"kind": "from scratch", "note": "no ImageNet weights file given (--weights); the papers start from ImageNet"}
-    if weights is not None:
+    if weights is not None:  # loaded (and so checked) before the output folder is made or an old one cleared
         initialisation = {"kind": "ImageNet", **load_imagenet(net, Path(weights))}
+    _start(out, record, resume, force, RECORD)
     augment = choose_augment(config.augment, pool)
     method = ClassifierMethod(config, pool, net, torch_device, augment)
     train_start = time.perf_counter()
