@@ -244,7 +244,12 @@ def _run_train(args: argparse.Namespace) -> int:
     flags = {"size": args.size, "steps": args.steps, "seed": args.seed, "slice_ids": args.slice or None,
              "source": args.source, "target": args.target, "balance": args.balance}
     overrides = merge(overrides, {k: v for k, v in flags.items() if v is not None})
-    overrides = merge(merge(overrides, parse_set(args.set)), entry.fixed)
+    overrides = merge(overrides, parse_set(args.set))
+    for key, value in entry.fixed.items():
+        if key in overrides and overrides[key] != value:
+            raise InputError("--set" if any(a.split("=", 1)[0] == key for a in args.set or []) else "--config",
+                             f"{key}={overrides[key]} contradicts '{args.method}', which means {key}={value}; train the method you want by its name")
+    overrides = merge(overrides, entry.fixed)
     config = build_config(entry.config, entry.presets, args.preset, overrides)
     entry.synthesizer.fit(args.data, config, args.out, resume=args.resume, force=args.force, device=args.device)
     print(f"trained {args.method} into {args.out} (samples in {args.out / 'samples'})")

@@ -321,6 +321,15 @@ def config_yaml_not_a_mapping(tmp, out, prepared) -> Case:
     return _train(prepared, out, "--config", tmp / "c.yaml"), "c.yaml", "must hold a mapping"
 
 
+def config_contradicts_the_method(tmp, out, prepared) -> Case:
+    return _train(prepared, out, "--set", "variant=enhanced"), "--set", "variant=enhanced contradicts 'pix2pix'"
+
+
+def config_yaml_contradicts_the_method(tmp, out, prepared) -> Case:
+    (tmp / "c.yaml").write_text("variant: enhanced\n")
+    return _train(prepared, out, "--config", tmp / "c.yaml"), "--config", "variant=enhanced contradicts 'pix2pix'"
+
+
 def config_segment_out_of_range(tmp, out, prepared) -> Case:
     return ["evaluate", "segment", "--train", "oc", "--test", prepared, "--out", out, "--set", "lr=-5"], "config", "lr must be positive"
 
