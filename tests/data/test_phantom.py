@@ -290,31 +290,3 @@ def test_bad_writer_arguments(tmp_path):
         P.write_cxr_phantom(tmp_path / "b", n_per_class=1, classes=("Normal", "TB"))
     with pytest.raises(ValueError, match="n_per_class"):
         P.write_cxr_phantom(tmp_path / "c", n_per_class=0)
-
-
-# ---------------------------------------------------------------- a picture for humans
-
-
-def test_save_preview_grid(tmp_path):
-    """Writes phantom_preview.png (CT slices in lung window with label overlay, X-rays per class)."""
-    import matplotlib
-
-    matplotlib.use("agg")
-    import matplotlib.pyplot as plt
-
-    vol = P.ct_phantom_volume(128, n_slices=8, seed=0, infection="mixed")
-    fig, ax = plt.subplots(3, 4, figsize=(12, 9))
-    for i, z in enumerate((1, 3, 5, 7)):
-        ax[0, i].imshow(vol.image_hu[z], cmap="gray", vmin=-1000, vmax=200)
-        ax[1, i].imshow(vol.image_hu[z], cmap="gray", vmin=-1000, vmax=200)
-        ax[1, i].imshow(np.ma.masked_equal(vol.label[z], 0), cmap="jet", vmin=0, vmax=3, alpha=0.4)
-    for i, k in enumerate(P.CXR_CLASSES):
-        ax[2, i].imshow(P.cxr_phantom(128, k, seed=0), cmap="gray", vmin=0, vmax=255)
-        ax[2, i].set_title(k)
-    ax[2, 3].imshow(P.ct_phantom_slice(128, seed=0)[0], cmap="gray", vmin=-1000, vmax=200)
-    for a in ax.ravel():
-        a.axis("off")
-    out = tmp_path / "phantom_preview.png"
-    fig.savefig(out, dpi=60)
-    plt.close(fig)
-    assert out.stat().st_size > 10_000
