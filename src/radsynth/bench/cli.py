@@ -23,7 +23,7 @@ def add_bench_parser(subparsers: argparse._SubParsersAction, help_text: str = HE
 
     bench = subparsers.add_parser("bench", help=help_text, description=help_text + ": training it/s, synthesis images/s and peak memory "
                                   "of every synthesizer, the UNet segmenter and ResNet18, each also as a plain eager fp32 reference")
-    bench.add_argument("--quick", action="store_true", help="narrow nets at 64 px, 2 timed steps (a few minutes on 2 CPU cores)")
+    bench.add_argument("--quick", action="store_true", help="narrow nets at 64 px, 2 timed steps (about 25 s on 2 idle CPU cores)")
     bench.add_argument("--sizes", type=_sizes, default=None, help="image sides, e.g. 128,256,512 (default; --quick: 64)")
     bench.add_argument("--cases", default=None, help=f"comma-separated subset of {','.join(CASES)}")
     bench.add_argument("--steps", type=int, default=None, help="timed training steps per case (default 10; --quick 2)")
