@@ -330,6 +330,10 @@ def config_yaml_contradicts_the_method(tmp, out, prepared) -> Case:
     return _train(prepared, out, "--config", tmp / "c.yaml"), "--config", "variant=enhanced contradicts 'pix2pix'"
 
 
+def config_unused_weights_file(tmp, out, prepared) -> Case:
+    return _train(prepared, out, "--set", f"vgg_weights={tmp / 'vgg.safetensors'}"), "config", "plain pix2pix has none"
+
+
 def config_segment_out_of_range(tmp, out, prepared) -> Case:
     return ["evaluate", "segment", "--train", "oc", "--test", prepared, "--out", out, "--set", "lr=-5"], "config", "lr must be positive"
 

@@ -83,6 +83,8 @@ class Pix2PixConfig:
             raise ValueError(f"variant must be one of {VARIANTS}, got '{self.variant}'")
         if self.augment not in AUGMENTS:
             raise ValueError(f"augment must be one of {tuple(AUGMENTS)}, got '{self.augment}'")
+        if self.variant == "pix2pix" and (self.vgg_weights or self.unet_features):
+            raise ValueError("vgg_weights and unet_features feed the feature losses of enhanced-pix2pix; plain pix2pix has none")
         if self.size < 16:
             raise ValueError(f"size must be >= 16, got {self.size}")
         downs = self.depth
