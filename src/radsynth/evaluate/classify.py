@@ -169,8 +169,7 @@ def saliency_localisation(net, test: ClassSet, preds: torch.Tensor, config: Clas
     chosen = choose_for_localisation(correct_positive, test.lesions.flatten(1).sum(1).numpy(), config.localisation_images, config.seed)
     if not chosen:
         return None
-    explained = 1 if net.fc.out_features == 1 else positive
-    return localisation_scores(net, test.images[chosen], test.lesions[chosen], explained, config, [test.rows[i]["id"] for i in chosen])
+    return localisation_scores(net, test.images[chosen], test.lesions[chosen], positive, config, [test.rows[i]["id"] for i in chosen])
 
 
 def evaluate_classification(
