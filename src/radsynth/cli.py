@@ -244,10 +244,11 @@ def _run_train(args: argparse.Namespace) -> int:
     flags = {"size": args.size, "steps": args.steps, "seed": args.seed, "slice_ids": args.slice or None,
              "source": args.source, "target": args.target, "balance": args.balance}
     overrides = merge(overrides, {k: v for k, v in flags.items() if v is not None})
-    overrides = merge(overrides, parse_set(args.set))
+    set_values = parse_set(args.set)
+    overrides = merge(overrides, set_values)
     for key, value in entry.fixed.items():
         if key in overrides and overrides[key] != value:
-            raise InputError("--set" if any(a.split("=", 1)[0] == key for a in args.set or []) else "--config",
+            raise InputError("--set" if key in set_values else "--config",
                              f"{key}={overrides[key]} contradicts '{args.method}', which means {key}={value}; train the method you want by its name")
     overrides = merge(overrides, entry.fixed)
     config = build_config(entry.config, entry.presets, args.preset, overrides)

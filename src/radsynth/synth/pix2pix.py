@@ -223,7 +223,7 @@ class Pix2Pix(Synthesizer):
         torch_device = resolve_device(device)
         training = load_training_data(Path(data), config.size, config.slice_ids)
         spec = FeatureSpec(config.vgg_weights, config.unet_features, config.feature_unet_steps, config.seed)
-        given = load_given_extractors(spec) if config.variant == "enhanced" else None  # bad files stop before anything is written
+        given = load_given_extractors(spec)  # bad files stop before anything is written (plain pix2pix names none)
         start_run(Path(out_dir), config.variant, config_to_dict(config), training, resume, force)
         feature_losses, descriptions = {}, {}
         if config.variant == "enhanced":
