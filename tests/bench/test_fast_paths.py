@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from radsynth.config import build_config
 from radsynth.losses import FeatureLoss, ModuleFeatures
 from radsynth.nets.segmenter import ENCODER_LAYERS, unet_segmenter
-from radsynth.synth.checkpoint import latest_checkpoint
+from radsynth.training.checkpoint import latest_checkpoint
 from radsynth.synth.cosingan import PRESETS, CoSinGAN, CoSinGANConfig, phase_name
 
 

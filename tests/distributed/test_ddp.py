@@ -21,7 +21,7 @@ import torch
 
 from radsynth.cli import main
 from radsynth.data.slices import SliceSet
-from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint
+from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
 from radsynth.synth.pix2pix import Pix2Pix
 
 WORKER = Path(__file__).with_name("ddp_worker.py")

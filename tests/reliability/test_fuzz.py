@@ -31,7 +31,7 @@ from radsynth.data.nifti import load_volume, save_volume
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.nets.state_file import read_state_file
-from radsynth.synth.checkpoint import read_checkpoint, save_checkpoint
+from radsynth.training.checkpoint import read_checkpoint, save_checkpoint
 from radsynth.synth.pix2pix import Pix2PixConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom warns about the invalid values these tests write

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint
+from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
 from tests.reliability.helpers import TINY_PIX2PIX, assert_one_line_error, run_cli, tree
 
 STEPS = 20  # checkpoints every 5 steps (TINY_PIX2PIX)

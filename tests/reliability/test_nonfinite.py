@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint
+from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
 from radsynth.synth.pix2pix import Pix2PixMethod
 from tests.reliability.helpers import TINY_PIX2PIX, run_cli
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from radsynth.synth.checkpoint import latest_checkpoint
+from radsynth.training.checkpoint import latest_checkpoint
 from tests.reliability.helpers import TINY_PIX2PIX, assert_one_line_error, run_cli
 
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from radsynth.config import build_config
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
-from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint
+from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
 from radsynth.synth.cosingan import CPU_SHORT_SCHEDULE, PRESETS, CoSinGAN, CoSinGANConfig, Pyramid, phase_name
 from radsynth.synth.diversify import FusedSynthesizer, random_condition
 

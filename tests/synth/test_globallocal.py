@@ -13,7 +13,7 @@ import torch
 from radsynth.data.prepared import read_image, read_label
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
-from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint
+from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
 from radsynth.synth.conditions import one_hot_condition
 from radsynth.synth.globallocal import GlobalLocal, GlobalLocalConfig, restrict, training_slices
 

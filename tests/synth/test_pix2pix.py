@@ -21,10 +21,10 @@ from radsynth.data.intensity import to_unit
 from radsynth.data.phantom import ct_phantom_slice
 from radsynth.data.slices import SliceSet
 from radsynth.synth.base import TrainingData
-from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint
+from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
 from radsynth.synth.conditions import condition_tensor
 from radsynth.synth.pix2pix import PRESETS, Pix2Pix, Pix2PixConfig, Pix2PixMethod, cosingan_num_downs
-from radsynth.synth.trainer import Trainer, TrainerOptions
+from radsynth.training.trainer import Trainer, TrainerOptions
 
 TINY = {"size": 32, "ngf": 8, "ndf": 8, "batch_size": 2, "log_every": 5, "sample_every": 10, "checkpoint_every": 10}
 

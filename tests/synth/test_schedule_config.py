@@ -5,7 +5,7 @@ import pytest
 from radsynth.config import build_config, config_from_dict, parse_set
 from radsynth.errors import InputError
 from radsynth.synth.pix2pix import PRESETS, Pix2PixConfig
-from radsynth.synth.schedule import LinearDecay
+from radsynth.training.schedule import LinearDecay
 
 
 def test_linear_decay_matches_cosingan_stage1():

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from radsynth.data.slices import SliceSet
-from radsynth.synth.checkpoint import file_sha256, latest_checkpoint
+from radsynth.training.checkpoint import file_sha256, latest_checkpoint
 
 TINY_SETS = ["--set=ngf=4", "--set=ndf=4", "--set=batch_size=2", "--set=checkpoint_every=2", "--set=sample_every=2"]
 

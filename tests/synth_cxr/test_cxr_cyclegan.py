@@ -13,7 +13,7 @@ from torch import nn
 
 from radsynth.config import build_config
 from radsynth.data.slices import SliceSet
-from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint
+from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
 from radsynth.synth.cyclegan import PRESETS, CycleGAN, CycleGANConfig, CycleGANMethod
 from radsynth.synth.domains import load_domains
 

@@ -27,7 +27,7 @@ from radsynth.nets.segmenter import ENCODER_LAYERS, unet_segmenter
 from radsynth.synth import cosingan, cyclegan, globallocal, pix2pix, pix2pix_cxr
 from radsynth.synth.conditions import condition_tensor, one_hot_condition
 from radsynth.synth.feature_extractors import FEATURE_UNET_CHANNELS, SEGMENTATION_CLASS_WEIGHTS, UNET_LAYER_WEIGHTS
-from radsynth.synth.schedule import LinearDecay
+from radsynth.training.schedule import LinearDecay
 
 SYNTHESIZERS = ("pix2pix", "enhanced-pix2pix", "cosingan", "globallocal", "pix2pixhd", "spade", "cyclegan", "pix2pix-cxr")
 NETWORKS = ("unet-segmenter", "resnet18-classifier")

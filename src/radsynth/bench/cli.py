@@ -39,7 +39,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from radsynth.bench.report import machine, write_report
     from radsynth.bench.suite import BenchOptions, jobs, run_suite
     from radsynth.progress import progress_bar
-    from radsynth.synth.trainer import resolve_device
+    from radsynth.training.trainer import resolve_device
 
     changes = {}
     if args.sizes is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from radsynth.bench.cases import Built
-from radsynth.synth.trainer import step_seed
+from radsynth.training.trainer import step_seed
 
 STATUS = Path("/proc/self/status")
 CLEAR_REFS = Path("/proc/self/clear_refs")

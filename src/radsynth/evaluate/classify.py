@@ -43,7 +43,7 @@ from radsynth.evaluate.classify_train import ClassifierMethod, choose_augment, d
 from radsynth.evaluate.segment import _finite_or_null, _library_versions, _start
 from radsynth.nets.classifiers import gradcam_layer, load_imagenet
 from radsynth.provenance import provenance
-from radsynth.synth.trainer import Trainer, TrainerOptions, resolve_device
+from radsynth.training.trainer import Trainer, TrainerOptions, resolve_device
 
 RECORD = "classify.json"
 RESULTS = "results.json"

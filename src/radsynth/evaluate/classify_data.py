@@ -44,7 +44,7 @@ from radsynth.evaluate.protocols import (
     is_synthetic,
     parse_spec,
 )
-from radsynth.synth.trainer import step_seed
+from radsynth.training.trainer import step_seed
 
 CT_CLASSES = ("absent", "present")  # infection in the slice (CoSinGAN 3.3.1: 0 no infection, 1 COVID-19)
 CLASSIFY_SPEC_HELP = "oc | real | sin:ID | two:ID1,ID2 | synth:DIR[,DIR2] | add:DIR[,DIR2] | add:P:DIR | replace:P:DIR"

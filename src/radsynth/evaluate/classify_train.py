@@ -1,6 +1,6 @@
 """Training a classifier on a pool with the shared ``Trainer``, and predicting with it.
 
-``ClassifierMethod`` is one training phase for ``radsynth.synth.trainer.Trainer`` (per-step
+``ClassifierMethod`` is one training phase for ``radsynth.training.trainer.Trainer`` (per-step
 seeding, resume, atomic checkpoints, CSV log): each step takes the next mini-batch of the epoch's
 order (``protocols.epoch_order``), augments it, and minimises BCE on one logit (binary; CoSinGAN
 3.3.1, Zunair 4.5) or cross-entropy (K classes; Liang III-C).
@@ -20,8 +20,8 @@ from radsynth.evaluate.classify_config import ClassifyConfig
 from radsynth.evaluate.classify_data import ClassPool
 from radsynth.evaluate.protocols import epoch_order, steps_per_epoch
 from radsynth.nets.classifiers import LAST_BLOCKS, Classifier, build_classifier
-from radsynth.synth.schedule import LinearDecay
-from radsynth.synth.trainer import amp_autocast
+from radsynth.training.schedule import LinearDecay
+from radsynth.training.trainer import amp_autocast
 
 LIANG = AugmentSpec(crop=(1.0, 1.0), rotate_deg=5.0, hflip=0.5, vflip=0.0, elastic_alpha=0.0)  # Liang III-A
 AUGMENT_SPECS = {"strong": STRONG, "weak": WEAK, "none": NONE, "liang": LIANG}

@@ -36,7 +36,7 @@ from radsynth.data.representative import pick_slices, rank_slices
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.evaluate import SPEC_HELP
-from radsynth.synth.trainer import step_seed
+from radsynth.training.trainer import step_seed
 
 KINDS = ("oc", "sin", "two", "synth", "replace", "add")
 

@@ -3,7 +3,7 @@
 The output folder::
 
     segment.json                   what was asked: spec, config, data fingerprints, provenance (checked by --resume)
-    train/checkpoints/             resumable training checkpoints (see synth/checkpoint.py)
+    train/checkpoints/             resumable training checkpoints (see training/checkpoint.py)
     log_train.csv, samples/        loss and lr per logged step; truth / prediction grids
     segmenter.safetensors + .json  the trained segmenter (``radsynth.nets.segmenter.load_segmenter``;
                                    a UNet also works as CoSinGAN's ``unet_features``)
@@ -43,7 +43,7 @@ from radsynth.evaluate.train import CLASS_NAMES, SegmenterMethod, predict
 from radsynth.nets.segmenter import save_segmenter
 from radsynth.progress import progress_bar
 from radsynth.provenance import provenance, versions
-from radsynth.synth.trainer import Trainer, TrainerOptions, resolve_device
+from radsynth.training.trainer import Trainer, TrainerOptions, resolve_device
 
 RECORD = "segment.json"
 RESULTS = "results.json"

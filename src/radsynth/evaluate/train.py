@@ -1,6 +1,6 @@
 """Training a segmenter on a protocol's pool with the shared ``Trainer``, and predicting with it.
 
-``SegmenterMethod`` is one training phase for ``radsynth.synth.trainer.Trainer`` (per-step
+``SegmenterMethod`` is one training phase for ``radsynth.training.trainer.Trainer`` (per-step
 seeding, resume, atomic checkpoints, progress bar, CSV log, sample grids): each step takes the
 next mini-batch of the epoch's order (``protocols.epoch_order``), applies the configured paired
 augmentation and minimises category-weighted cross-entropy (CoSinGAN 3.3.2).
@@ -18,8 +18,8 @@ from radsynth.data.labels import to_categories
 from radsynth.evaluate.config import SegmentConfig
 from radsynth.evaluate.protocols import TrainingSet, epoch_order, steps_per_epoch
 from radsynth.nets.segmenter import build_segmenter
-from radsynth.synth.schedule import LinearDecay
-from radsynth.synth.trainer import amp_autocast
+from radsynth.training.schedule import LinearDecay
+from radsynth.training.trainer import amp_autocast
 
 AUGMENT_SPECS = {"strong": STRONG, "weak": WEAK, "none": NONE}
 CLASS_NAMES = {3: ("background", "lung", "infection"), 4: ("background", "lung", "ggo", "consolidation")}

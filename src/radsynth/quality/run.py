@@ -279,7 +279,7 @@ def assess_quality(
     log=None,
 ) -> dict[str, Any]:
     """Score every ``synth`` set (and the held-out real images) against ``real``; write ``out``; return the results."""
-    from radsynth.synth.trainer import resolve_device
+    from radsynth.training.trainer import resolve_device
 
     config = config or QualityConfig()
     out = Path(out)

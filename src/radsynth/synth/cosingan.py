@@ -54,13 +54,13 @@ from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPi
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.report.grids import save_grid
 from radsynth.synth.base import Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
-from radsynth.synth.checkpoint import file_sha256, latest_checkpoint, read_checkpoint, restore
+from radsynth.training.checkpoint import file_sha256, latest_checkpoint, read_checkpoint, restore
 from radsynth.synth.conditions import condition_tensor
 from radsynth.synth.diversify import RC_DELTAS, random_condition
 from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses, load_given_extractors
 from radsynth.synth.reconstruction import mixed_reconstruction
-from radsynth.synth.schedule import LinearDecay
-from radsynth.synth.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device, step_seed
+from radsynth.training.schedule import LinearDecay
+from radsynth.training.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device, step_seed
 
 SCALES = (32, 48, 64, 96, 128, 192, 256, 384, 512)  # section 2.1
 GENERATOR_DOWNS = (4, 4, 5, 5, 6, 6, 7, 7, 8)  # section 2.1: 2x downsamplings of each UNet

@@ -32,11 +32,11 @@ from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss
 from radsynth.nets import PatchDiscriminator, ResnetGenerator
 from radsynth.synth.base import read_run, start_run, update_run
-from radsynth.synth.checkpoint import file_sha256, latest_checkpoint, load_module_weights
+from radsynth.training.checkpoint import file_sha256, latest_checkpoint, load_module_weights
 from radsynth.synth.domains import BALANCES, DomainData, augment_images, epoch_batch, load_domains, random_batch, steps_per_epoch
 from radsynth.synth.image_pool import POOL_SIZE, ImagePool
-from radsynth.synth.schedule import LinearDecay
-from radsynth.synth.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
+from radsynth.training.schedule import LinearDecay
+from radsynth.training.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
 from radsynth.synth.translator import Translator
 
 METHOD = "cyclegan"

@@ -27,7 +27,7 @@ from radsynth.data.cxr import looks_like_class_folders
 from radsynth.data.geometry import fit_to_size
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
-from radsynth.synth.trainer import step_seed
+from radsynth.training.trainer import step_seed
 
 BALANCES = ("undersample", "none")
 TRAIN = "train"

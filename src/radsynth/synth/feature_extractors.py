@@ -27,7 +27,7 @@ from radsynth.data.labels import to_categories
 from radsynth.losses import FeatureLoss, ModuleFeatures, VGG19Features
 from radsynth.nets.segmenter import ENCODER_LAYERS, unet_from_weights, unet_segmenter
 from radsynth.synth.base import TrainingData
-from radsynth.synth.trainer import step_seed
+from radsynth.training.trainer import step_seed
 
 FEATURE_UNET_FILE = "feature_unet.safetensors"
 SEGMENTATION_CLASS_WEIGHTS = (0.1, 1.0, 5.0)  # CoSinGAN 3.3.2: background, lung, infection

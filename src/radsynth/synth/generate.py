@@ -16,7 +16,7 @@ from radsynth.errors import InputError
 from radsynth.report.grids import save_grid
 from radsynth.synth.base import Synthesizer
 from radsynth.synth.export import SyntheticSlice, write_synthetic_set
-from radsynth.synth.trainer import step_seed
+from radsynth.training.trainer import step_seed
 
 PREVIEW_ROWS = 6  # conditions shown in a synthetic set's preview.png: those with the largest lung + lesion area
 

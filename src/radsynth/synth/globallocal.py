@@ -49,10 +49,10 @@ from radsynth.nets.global_local import GlobalLocalGenerator
 from radsynth.nets.multires_discriminator import MultiResolutionPatchDiscriminator
 from radsynth.nets.spade_generator import SPADE_CHANNELS, SpadeGenerator
 from radsynth.synth.base import Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
-from radsynth.synth.checkpoint import file_sha256, latest_checkpoint, read_checkpoint, restore
+from radsynth.training.checkpoint import file_sha256, latest_checkpoint, read_checkpoint, restore
 from radsynth.synth.conditions import NUM_LABELS, one_hot_condition
-from radsynth.synth.schedule import LinearDecay
-from radsynth.synth.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
+from radsynth.training.schedule import LinearDecay
+from radsynth.training.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
 
 VARIANTS = ("globallocal", "pix2pixhd", "spade")
 PHASES = {

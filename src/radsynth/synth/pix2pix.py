@@ -29,12 +29,12 @@ from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.synth.base import DIVERSIFIERS, Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
-from radsynth.synth.checkpoint import file_sha256, latest_checkpoint, load_module_weights
+from radsynth.training.checkpoint import file_sha256, latest_checkpoint, load_module_weights
 from radsynth.synth.conditions import condition_tensor
 from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses, load_given_extractors
 from radsynth.synth.reconstruction import mixed_reconstruction
-from radsynth.synth.schedule import LinearDecay
-from radsynth.synth.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
+from radsynth.training.schedule import LinearDecay
+from radsynth.training.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
 
 VARIANTS = ("pix2pix", "enhanced")
 AUGMENTS = {"strong": STRONG, "weak": WEAK, "none": NONE}

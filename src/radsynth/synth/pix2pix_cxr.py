@@ -37,10 +37,10 @@ from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.synth.base import read_run, start_run, update_run
-from radsynth.synth.checkpoint import file_sha256, latest_checkpoint, load_module_weights
+from radsynth.training.checkpoint import file_sha256, latest_checkpoint, load_module_weights
 from radsynth.synth.domains import DomainData, augment_images, epoch_batch, load_domains, random_batch, steps_per_epoch
-from radsynth.synth.schedule import LinearDecay
-from radsynth.synth.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
+from radsynth.training.schedule import LinearDecay
+from radsynth.training.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
 from radsynth.synth.translator import Translator
 
 METHOD = "pix2pix-cxr"

@@ -21,7 +21,7 @@ from radsynth.errors import InputError
 from radsynth.report.grids import save_grid
 from radsynth.synth.domains import load_image, open_prepared
 from radsynth.synth.export import SyntheticSlice, write_synthetic_set
-from radsynth.synth.trainer import step_seed
+from radsynth.training.trainer import step_seed
 from radsynth.synth.translator import Translator
 
 PREVIEW = "preview.png"

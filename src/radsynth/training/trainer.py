@@ -32,8 +32,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from radsynth import distributed
 from radsynth.errors import InputError, NonFiniteLoss
 from radsynth.report.grids import save_grid
-from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint, restore, save_checkpoint
-from radsynth.synth.schedule import LinearDecay
+from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint, restore, save_checkpoint
+from radsynth.training.schedule import LinearDecay
 
 
 class TrainableMethod(Protocol):

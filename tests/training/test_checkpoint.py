@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from radsynth.errors import InputError
-from radsynth.synth.checkpoint import latest_checkpoint, read_checkpoint, restore, save_checkpoint
+from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint, restore, save_checkpoint
 
 
 def _model_and_optimizer(seed: int):
