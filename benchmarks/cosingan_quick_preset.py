@@ -28,7 +28,7 @@ from radsynth.bench.data import ct_slices
 from radsynth.bench.measure import measure_variants
 from radsynth.config import build_config
 from radsynth.synth import cosingan
-from radsynth.synth.checkpoint import save_checkpoint
+from radsynth.training.checkpoint import save_checkpoint
 
 
 def main() -> None:
