@@ -79,11 +79,24 @@ def test_localisation_refuses_masks_that_do_not_fit_the_images():
 
 
 def test_saliency_figure_outlines_the_lesions(tmp_path):
+    """The same figure with and without a lesion on the first image differs only by a white outline on the
+    first image's map (lower left panel); the second image has no lesion, so nothing is drawn there."""
+    import numpy as np
+    from PIL import Image
+
     from radsynth.evaluate.classify_figures import gradcam_figure
 
     images = torch.zeros(2, 1, 32, 32)
-    maps = torch.rand(2, 32, 32, generator=torch.Generator().manual_seed(0))
+    maps = torch.zeros(2, 32, 32)  # dark blue under the outline: white stands out
     lesions = torch.zeros(2, 32, 32, dtype=torch.bool)
-    lesions[0, 8:16, 8:16] = True  # the second image has no lesion: nothing drawn, no error
-    gradcam_figure(tmp_path / "g.png", images, maps, ["a", "b"], "t", lesions)
-    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lesions[0, 8:16, 8:16] = True
+    gradcam_figure(tmp_path / "with.png", images, maps, ["a", "b"], "t", lesions)
+    gradcam_figure(tmp_path / "without.png", images, maps, ["a", "b"], "t", torch.zeros_like(lesions))
+    drawn, plain = (np.asarray(Image.open(tmp_path / f"{n}.png").convert("RGB")).astype(int) for n in ("with", "without"))
+    assert drawn.shape == plain.shape
+    changed = np.abs(drawn - plain).sum(-1) > 60
+    rows, cols = np.nonzero(changed)
+    assert len(rows) > 20  # an outline of an 8 x 8 square, scaled up
+    height, width = changed.shape
+    assert rows.min() > height / 2 and cols.max() < width / 2  # all in the first image's map
+    assert drawn[changed].min(axis=-1).mean() > 150 > plain[changed].max(axis=-1).mean()  # whitish on dark blue

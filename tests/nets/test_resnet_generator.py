@@ -13,14 +13,13 @@ from radsynth.nets import ResnetBlock, ResnetGenerator
     "shape, n_downsampling, norm, padding",
     [((1, 32, 32), 2, "instance", "reflect"), ((2, 64, 48), 2, "batch", "zero"), ((1, 64, 64), 3, "none", "replicate")],
 )
-def test_shapes(shape, n_downsampling, norm, padding):
+def test_shapes(shape, n_downsampling, norm, padding, ends_in_tanh):
     torch.manual_seed(0)
     g = ResnetGenerator(2, 1, ngf=4, n_blocks=2, n_downsampling=n_downsampling, norm=norm, padding=padding)
     n, h, w = shape
     x = torch.randn(n, 2, h, w)
-    y = g(x)
+    y = ends_in_tanh(g, lambda: g(x))
     assert y.shape == (n, 1, h, w)
-    assert y.abs().max().item() <= 1.0
     assert g.features(x).shape == (n, 4, h, w)
 
 

@@ -13,13 +13,11 @@ COSINGAN_SCALES = [(32, 4), (48, 4), (64, 5), (96, 5), (128, 6), (192, 6), (256,
 
 
 @pytest.mark.parametrize("size, num_downs", COSINGAN_SCALES)
-def test_cosingan_scales_shape_and_range(size, num_downs):
+def test_cosingan_scales_shape_and_range(size, num_downs, ends_in_tanh):
     torch.manual_seed(0)
     g = UNetGenerator(2, 1, num_downs, ngf=4)
-    with torch.no_grad():
-        y = g(torch.randn(1, 2, size, size))
+    y = ends_in_tanh(g, lambda: g(torch.randn(1, 2, size, size)))
     assert y.shape == (1, 1, size, size)
-    assert y.abs().max().item() <= 1.0
 
 
 @pytest.mark.parametrize(

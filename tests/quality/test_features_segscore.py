@@ -67,6 +67,57 @@ def test_inception_without_torch_fidelity_is_refused_clearly(tmp_path):
         build_extractor(f"inception:{weights}", [])
 
 
+class _FakeInception(nn.Module):
+    """Stands in for torchmetrics' NoTrainInceptionV3 (which needs torch-fidelity, and so torchvision, and
+    a weights file): records how it was built and what it was fed, answers (N, 2048) features."""
+
+    built: list[dict] = []
+    fed: list[torch.Tensor] = []
+
+    def __init__(self, name: str, features_list: list[str], feature_extractor_weights_path: str) -> None:
+        super().__init__()
+        if Path(feature_extractor_weights_path).read_bytes() != b"inception weights":
+            raise RuntimeError("unexpected key(s) in state_dict")
+        self.built.append({"name": name, "features_list": features_list, "path": feature_extractor_weights_path})
+        self.anchor = nn.Parameter(torch.zeros(()), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.fed.append(x)
+        return x.float().mean(dim=(1, 2, 3))[:, None, None].repeat(1, 1, 2048)
+
+
+def test_inception_path_feeds_the_fid_network_uint8_rgb_and_names_the_score_fid(tmp_path, monkeypatch):
+    """The Inception extractor everywhere (not only where torch-fidelity is installed): the FID network gets
+    the grey images as 0..255 uint8 with three equal channels, its features come back as (N, 2048), the score
+    is called FID with the weights file's hash, and a file the network cannot load is a clear InputError."""
+    import hashlib
+
+    import torchmetrics.image.fid
+
+    import radsynth.quality.features as features
+
+    monkeypatch.setattr(features, "torch_fidelity_available", lambda: True)
+    monkeypatch.setattr(torchmetrics.image.fid, "NoTrainInceptionV3", _FakeInception)
+    _FakeInception.built.clear(), _FakeInception.fed.clear()
+    weights = tmp_path / "pt_inception.pth"
+    weights.write_bytes(b"inception weights")
+    ext = build_extractor(f"inception:{weights}", [])
+    assert (ext.kind, ext.score_name, ext.dims) == ("inception", "FID", 2048)
+    assert ext.sha256 == hashlib.sha256(b"inception weights").hexdigest() and ext.source == str(weights)
+    assert _FakeInception.built == [{"name": "inception-v3-compat", "features_list": ["2048"], "path": str(weights)}]
+    images = torch.tensor([-1.0, -0.5, 0.0, 1.0, 1.5]).reshape(5, 1, 1, 1).expand(5, 1, 4, 4)
+    out = extract(ext, images, batch_size=2)
+    assert out.shape == (5, 2048) and out.dtype == torch.float64
+    fed = torch.cat(_FakeInception.fed)
+    assert fed.dtype == torch.uint8 and fed.shape == (5, 3, 4, 4)
+    assert fed[:, 0, 0, 0].tolist() == [0, 64, 128, 255, 255]  # round((x + 1) * 127.5), clamped to [-1, 1] first
+    assert torch.equal(fed[:, 0], fed[:, 1]) and torch.equal(fed[:, 0], fed[:, 2])
+    bad = tmp_path / "other.pth"
+    bad.write_bytes(b"something else")
+    with pytest.raises(InputError, match="not an Inception-v3 FID weights file"):
+        build_extractor(f"inception:{bad}", [])
+
+
 class _ReadLabels(nn.Module):
     """A 'perfect' segmenter for images whose intensity encodes the label: x = label / 3 * 2 - 1."""
 

@@ -22,18 +22,53 @@ def test_paper_size_and_disabled_pool():
         ImagePool(-1, (1, 2, 2))
 
 
-def test_fills_then_returns_new_or_stored_images():
+def _reference_query(stored: list[float], capacity: int, new: list[float], generator: torch.Generator) -> list[float]:
+    """The rule on plain lists (CycleGAN's reference ImagePool.query), drawing from ``generator`` as the pool does."""
+    out = []
+    for value in new:
+        if len(stored) < capacity:
+            stored.append(value)
+            out.append(value)
+            continue
+        swap = torch.rand((), generator=generator).item() < 0.5
+        slot = int(torch.randint(capacity, (), generator=generator))
+        if swap:
+            out.append(stored[slot])
+            stored[slot] = value
+        else:
+            out.append(value)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fills_then_returns_new_or_stored_images(seed):
     pool = ImagePool(4, (1, 2, 2))
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     first = _images(0, 3)
     assert torch.equal(pool.query(first, g), first) and len(pool) == 3
     out = pool.query(_images(3, 3), g)  # 3 goes in (pool full at 4), 4 and 5 meet a full pool
     assert out[0, 0, 0, 0] == 3 and len(pool) == 4
-    stored = {float(v) for v in pool.stored[:, 0, 0, 0]}
-    seen = {0.0, 1.0, 2.0, 3.0, 4.0, 5.0}
-    for value, new in zip(out[1:, 0, 0, 0].tolist(), (4.0, 5.0)):
-        assert value == new or value in seen  # either the new image or an older one it replaced
-    assert stored <= seen and len(stored) == 4
+    stored = [float(v) for v in pool.stored[:, 0, 0, 0]]
+    returned = [float(v) for v in out[:, 0, 0, 0]]
+    # nothing is lost or duplicated: what the pool holds plus what it returned is every image it was given
+    assert sorted(stored + returned[1:]) == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    # and it is exactly the reference rule with the same draws
+    ref_stored: list[float] = []
+    replay = torch.Generator().manual_seed(seed)
+    assert _reference_query(ref_stored, 4, [0.0, 1.0, 2.0], replay) == [0.0, 1.0, 2.0]
+    assert _reference_query(ref_stored, 4, [3.0, 4.0, 5.0], replay) == returned
+    assert ref_stored == stored
+
+
+def test_some_seed_swaps_and_some_keeps():
+    """Both branches of the rule occur among the seeds the test above uses."""
+    kept = set()
+    for seed in range(6):
+        pool = ImagePool(4, (1, 2, 2))
+        g = torch.Generator().manual_seed(seed)
+        pool.query(_images(0, 4), g)
+        kept.add(float(pool.query(_images(4, 1), g)[0, 0, 0, 0]) == 4.0)
+    assert kept == {True, False}
 
 
 def test_swaps_about_half_the_time_and_is_reproducible():
