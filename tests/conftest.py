@@ -25,6 +25,55 @@ def pytest_configure(config) -> None:
         torch.set_num_threads(1)
 
 
+@pytest.fixture
+def outcome(request):
+    """Record a measured training outcome of an ``outcome`` test (one JSON line: test, name, value,
+    the CPU capability and thread count it ran under) in the file named by ``RADSYNTH_OUTCOME_LOG``,
+    when set. tests/outcome_spread.py runs the outcome tests under several kernels and tabulates
+    these lines, so each threshold can be set with the spread across CPUs in view. Returns ``value``."""
+    import json
+    import os
+
+    import torch
+
+    def record(name: str, value: float) -> float:
+        log = os.environ.get("RADSYNTH_OUTCOME_LOG")
+        if log:
+            line = {"test": request.node.nodeid, "name": name, "value": float(value),
+                    "capability": torch.backends.cpu.get_cpu_capability(), "onednn_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
+                    "threads": torch.get_num_threads()}
+            with open(log, "a") as handle:
+                handle.write(json.dumps(line) + "\n")
+        return value
+
+    return record
+
+
+@pytest.fixture
+def ends_in_tanh():
+    """``check(net, run)``: ``run()`` returns the net's output, which must be exactly what the last ``nn.Tanh``
+    called inside ``net`` produced (so the [-1, 1] range is the network's structure, not luck of the
+    initial weights), finite and within [-1, 1]. Returns the output."""
+    import torch
+    from torch import nn
+
+    def check(net: nn.Module, run):
+        produced = []
+        hooks = [m.register_forward_hook(lambda module, args, out: produced.append(out)) for m in net.modules() if isinstance(m, nn.Tanh)]
+        try:
+            with torch.no_grad():
+                y = run()
+        finally:
+            for hook in hooks:
+                hook.remove()
+        assert produced, f"{type(net).__name__} has no nn.Tanh that ran"
+        assert torch.equal(y, produced[-1]), "the output is not the last Tanh's output"
+        assert bool(torch.isfinite(y).all()) and float(y.abs().max()) <= 1.0
+        return y
+
+    return check
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data next to the repository (CI has it there); tests using it skip without it."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -25,20 +24,18 @@ from radsynth.synth.feature_extractors import FEATURE_UNET_CHANNELS, FeatureSpec
 TINY = ("--size", "32", "--set", "batch_size=4", "--set", "unet_features=[4,8,8,16,16,4]", "--set", "lr=0.003")
 
 
-def test_unet_learns_the_phantom_lung_within_a_minute(phantom_prepared, tmp_path):
+@pytest.mark.outcome
+def test_unet_learns_the_phantom_lung(phantom_prepared, tmp_path, outcome):
     """120 steps (batch 4, 32 px) on the 6 training slices of one phantom patient reach lung DSC >= 0.70 on the
     2 test patients (measured 0.80 in 9 s); labelling every pixel lung scores 0.25."""
     config = build_config(SegmentConfig, PRESETS, None, {
         "size": 32, "epochs": 60, "batch_size": 4, "lr": 3e-3, "augment": "none",
         "unet_features": [8, 16, 32, 64, 128, 8], "sample_every": 1000, "checkpoint_every": 1000,
     })
-    start = time.perf_counter()
     results = evaluate_segmentation("oc", [phantom_prepared], tmp_path / "out", config, device="cpu")
-    elapsed = time.perf_counter() - start
     assert results["training_set"]["steps"] == 120
     lung = results["metrics"]["overall"]["lung"]["dsc"]
-    assert lung["mean"] >= 0.70, lung
-    assert elapsed < 60
+    assert outcome("lung_dsc", lung["mean"]) >= 0.70, lung
     labels = torch.stack([label for _, label, _ in SliceSet(phantom_prepared, split="test")])
     truth = (labels == 1).sum().item()
     assert 2 * truth / (truth + labels.numel()) < 0.3  # the all-lung baseline the threshold must beat

@@ -70,8 +70,11 @@ def _set(results: dict, name: str) -> dict:
     return next(s for s in results["sets"] if s["name"] == name)
 
 
-def test_memorisation_flags_copies_and_not_independent_real_images(scored):
+@pytest.mark.outcome
+def test_memorisation_flags_copies_and_not_independent_real_images(scored, outcome):
     results, _ = scored
+    for space in ("pixel", "feature"):
+        outcome(f"independent_share_{space}", _set(results, "Independent")["memorisation"][space]["share"])
     assert results["calibration"]["pixel"]["source"].startswith("held-out real images (12)")
     copies, independent = _set(results, "Copies"), _set(results, "Independent")
     for space in ("pixel", "feature"):

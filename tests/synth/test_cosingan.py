@@ -106,10 +106,12 @@ def _unseen(trained: CoSinGAN, phantom_prepared64) -> tuple[torch.Tensor, torch.
     return labels, trained.generate(labels, seed=0)[:, 0]
 
 
-def test_pyramid_follows_unseen_masks(trained, phantom_prepared64):
+@pytest.mark.outcome
+def test_pyramid_follows_unseen_masks(trained, phantom_prepared64, outcome):
     """On the masks of two patients it never saw, the synthesized lungs are dark where the mask
-    says lung and the tissue just outside them is bright (measured gap about 0.4-0.6 on 11 of 12
-    masks over three seeds)."""
+    says lung and the tissue just outside them is bright. Measured over the 12 masks: mean gap 0.44
+    (AVX-512 kernels) / 0.48 (AVX2); 10 of 12 above 0.15 on both (11 where first written). One or two
+    masks of the other patients' anatomy fall short on every machine, so the count leaves two more."""
     data = SliceSet(phantom_prepared64)
     train_image, train_label, _ = data[2]
     assert float(train_image[0][train_label >= 2].mean()) > float(train_image[0][train_label == 1].mean())
@@ -118,17 +120,23 @@ def test_pyramid_follows_unseen_masks(trained, phantom_prepared64):
     inside = labels >= 1
     ring = (F.max_pool2d(inside.float()[:, None], 7, 1, 3)[:, 0] > 0) & ~inside
     gaps = [float(f[r].mean() - f[i].mean()) for f, r, i in zip(fake, ring, inside)]
-    assert sum(g > 0.15 for g in gaps) >= 10, gaps
+    followed = outcome("masks_with_gap_over_0.15", sum(g > 0.15 for g in gaps))
+    outcome("min_gap", min(gaps))
+    mean_gap = outcome("mean_gap", sum(gaps) / len(gaps))
+    assert mean_gap > 0.2, gaps
+    assert followed >= 8, gaps
     assert (trained.checkpoints[0].parents[2] / "scales.png").exists()  # the per-scale figure (paper Fig. 8)
 
 
-def test_pyramid_draws_infection_brighter_than_lung(trained, phantom_prepared64):
+@pytest.mark.outcome
+def test_pyramid_draws_infection_brighter_than_lung(trained, phantom_prepared64, outcome):
     """Infection comes out brighter than lung on unseen masks, as in the training slice (a model that
     ignores the condition has no reason to order them). Pooled gap measured 0.16 / 0.10 / 0.13 for
     seeds 0 / 1 / 2 (real phantom: 0.32); with the paper's lr and WPPL weight it was 0.01-0.02."""
     labels, fake = _unseen(trained, phantom_prepared64)
     infection, lung = labels >= 2, labels == 1
-    assert float(fake[infection].mean() - fake[lung].mean()) > 0.03
+    gap = outcome("infection_minus_lung", float(fake[infection].mean() - fake[lung].mean()))
+    assert gap > 0.03
 
 
 def test_interrupted_pyramid_resumes_to_the_same_weights(phantom_prepared64, tmp_path):

@@ -49,7 +49,8 @@ def test_cycle_and_identity_losses_by_hand(cxr_prepared):
     assert 0.2 < a.abs().mean().item() < 0.9  # the numbers above are not trivially zero
 
 
-def test_short_run_moves_normal_toward_covid_and_cycles_back(cyclegan_run, cxr_prepared, referee):
+@pytest.mark.outcome
+def test_short_run_moves_normal_toward_covid_and_cycles_back(cyclegan_run, cxr_prepared, referee, outcome):
     """Measured (300 steps, 32 px): referee P(COVID-19) 0.045 -> 0.949 on average, 0 / 14 -> 14 / 14 classified
     COVID-19 (a Gaussian blur of sigma 1.5 px: 1 / 14); cycle L1 0.070, against 0.105 between each Normal
     image and the mean Normal image (L1 in [-1, 1] units)."""
@@ -58,14 +59,21 @@ def test_short_run_moves_normal_toward_covid_and_cycles_back(cyclegan_run, cxr_p
     normal = load_domains(cxr_prepared, "Normal", "COVID-19", 32).a.images
     translated = model.translate(normal, seed=0)
     p_in, p_out = referee.p_covid(normal), referee.p_covid(translated)
+    blurred = torch.from_numpy(ndi.gaussian_filter(normal.numpy(), (0, 0, 1.5, 1.5)))
+    cycle = (model.reconstruct(normal) - normal).abs().mean().item()
+    to_mean = (normal - normal.mean(0)).abs().mean().item()
+    outcome("referee_accuracy", referee.held_out_accuracy)
+    outcome("share_in_covid", (p_in > 0.5).float().mean())
+    outcome("share_out_covid", (p_out > 0.5).float().mean())
+    outcome("p_out_minus_p_in", p_out.mean() - p_in.mean())
+    outcome("share_blurred_covid", (referee.p_covid(blurred) > 0.5).float().mean())
+    outcome("cycle_l1", cycle)
+    outcome("cycle_over_to_mean", cycle / to_mean)
     assert (p_in > 0.5).float().mean() <= 0.2
     assert (p_out > 0.5).float().mean() >= 0.8
     assert p_out.mean() - p_in.mean() >= 0.5
     # control: blurring a Normal image by a similar amount does not make it COVID-19 to the referee
-    blurred = torch.from_numpy(ndi.gaussian_filter(normal.numpy(), (0, 0, 1.5, 1.5)))
     assert (p_out > 0.5).float().mean() >= (referee.p_covid(blurred) > 0.5).float().mean() + 0.3
-    cycle = (model.reconstruct(normal) - normal).abs().mean().item()
-    to_mean = (normal - normal.mean(0)).abs().mean().item()
     assert cycle < 0.08 and cycle < 0.75 * to_mean
     record = json.loads((cyclegan_run / "run.json").read_text())
     test_patients = set(SliceSet(cxr_prepared, "test").patients)

@@ -47,7 +47,8 @@ def test_epochs_define_the_paper_schedule(cxr_prepared, tmp_path):
     assert "uniformly" in record["pairing"] and record["domains"]["A"]["class"] == "Normal"
 
 
-def test_short_run_outputs_read_as_covid(cxr_prepared, referee, domains, tmp_path):
+@pytest.mark.outcome
+def test_short_run_outputs_read_as_covid(cxr_prepared, referee, domains, tmp_path, outcome):
     """Measured (200 steps, 32 px, batch 4): referee P(COVID-19) 0.045 for the Normal inputs, 0.97 for their
     translations (14 / 14 classified COVID-19). The outputs stay close to one another (mean L1 0.035 to
     their mean): with arbitrary pairs the L1 term pulls G(x) toward a typical COVID-19 image."""
@@ -56,6 +57,10 @@ def test_short_run_outputs_read_as_covid(cxr_prepared, referee, domains, tmp_pat
     normal = domains.a.images
     out = model.translate(normal, seed=0)
     p_in, p_out = referee.p_covid(normal), referee.p_covid(out)
+    outcome("share_in_covid", (p_in > 0.5).float().mean())
+    outcome("share_out_covid", (p_out > 0.5).float().mean())
+    outcome("p_out_minus_p_in", p_out.mean() - p_in.mean())
+    outcome("spread_to_mean", (out - out.mean(0)).abs().mean())
     assert (p_in > 0.5).float().mean() <= 0.2 and (p_out > 0.5).float().mean() >= 0.8
     assert p_out.mean() - p_in.mean() >= 0.5
     assert (out - out.mean(0)).abs().mean() > 0.01  # the output still depends on the input
