@@ -21,12 +21,13 @@ def _png(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def _slice_set(root: Path, lung: np.ndarray | None = None, infection: np.ndarray | None = None, image_path: str = "images/0.png") -> Path:
+def _slice_set(root: Path, lung: np.ndarray | None = None, infection: np.ndarray | None = None, image_path: str = "images/0.png",
+               delimiter: str = ",", encoding: str = "utf-8") -> Path:
     _png(root / "images" / "0.png", np.full((16, 16), 100))
     _png(root / "lung" / "0.png", np.zeros((16, 16)) if lung is None else lung)
     _png(root / "infection" / "0.png", np.zeros((16, 16)) if infection is None else infection)
-    with open(root / "manifest.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
+    with open(root / "manifest.csv", "w", newline="", encoding=encoding) as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
         writer.writerow(["image", "lung_mask", "infection_mask", "volume"])
         writer.writerow([image_path, "lung/0.png", "infection/0.png", "v1"])
     return root
@@ -96,6 +97,10 @@ def case_manifest_escapes_folder(tmp: Path):
     return _slice_set(tmp / "png", image_path="../secret.png"), "manifest.csv", "outside the manifest's folder"
 
 
+def case_manifest_with_semicolons(tmp: Path):  # Excel's "CSV" in locales with a decimal comma
+    return _slice_set(tmp / "png", delimiter=";", encoding="utf-8-sig"), "manifest.csv", "separates its columns with semicolons"
+
+
 def case_empty_folder(tmp: Path):
     (tmp / "empty").mkdir()
     return tmp / "empty", "empty", "folder is empty"
@@ -147,3 +152,14 @@ def test_console_script_exits_2_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"radsynth: error: {tmp_path / 'missing'}: does not exist"
+
+
+def test_manifest_saved_by_excel_with_a_byte_order_mark_reads(cli, tmp_path):
+    """Excel's 'CSV UTF-8' starts with a BOM; the first column must still be called 'image'."""
+    root = _slice_set(tmp_path / "png", lung=np.pad(np.ones((8, 8)), 4) * 255, encoding="utf-8-sig")
+    assert (root / "manifest.csv").read_bytes().startswith(b"\xef\xbb\xbfimage,")
+    result = cli("data", "inspect", root)
+    assert result.code == 0, result.err
+    prepared = cli("data", "prepare", root, "--out", tmp_path / "prepared", "--size", "16")
+    assert prepared.code == 0, prepared.err
+    assert (tmp_path / "prepared" / "manifest.csv").read_text(encoding="utf-8").startswith("id,")

@@ -74,9 +74,10 @@ def resolve_inside(root: Path, relative: str, manifest: Path) -> Path:
 
 
 def read_csv_rows(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, str]]:
-    """Rows of a CSV file as dicts; missing required columns or an unreadable file raise InputError."""
+    """Rows of a comma-separated UTF-8 file (with or without the byte-order mark Excel writes) as dicts;
+    missing required columns, another delimiter or an unreadable file raise InputError."""
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             # short rows get "" (not None) and cells beyond the header are dropped
             rows = [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
@@ -84,6 +85,12 @@ def read_csv_rows(path: Path, required: tuple[str, ...] = ()) -> list[dict[str, 
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise InputError(path, f"cannot read CSV ({type(exc).__name__}: {exc})") from None
     missing = [c for c in required if c not in columns]
+    if len(columns) == 1:  # one column whose name holds a delimiter: the file is not comma-separated
+        other = next((d for d in (";", "\t", "|") if d in columns[0]), None)
+        if other:
+            name = {";": "semicolons (';')", "\t": "tabs", "|": "'|'"}[other]
+            raise InputError(path, f"separates its columns with {name}; radsynth reads comma-separated files "
+                                   f"(in Excel: save as 'CSV UTF-8 (comma delimited)')")
     if missing:
         raise InputError(path, f"missing column(s) {', '.join(missing)} (has {', '.join(columns) or 'none'})")
     if not rows:
