@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from monai.metrics.regression import compute_ms_ssim
 from scipy.signal import correlate2d
 
@@ -56,7 +57,9 @@ def test_matches_monai_at_192px_five_scales(seed):
     reference = compute_ms_ssim(x, y, spatial_dims=2, data_range=2.0).flatten().double()
     assert torch.allclose(ours, reference, atol=1e-5)
     assert 0.2 < ours.min().item() < 0.99
-    assert MSSSIMLoss()(x, y).item() == pytest.approx(1 - reference.mean().item(), abs=1e-5)
+    # the loss takes [-1, 1] images and scores them on [0, 1]
+    on_unit = compute_ms_ssim((x + 1) / 2, (y + 1) / 2, spatial_dims=2, data_range=1.0).flatten().double()
+    assert MSSSIMLoss()(x, y).item() == pytest.approx(1 - on_unit.mean().item(), abs=1e-5)
 
 
 def _reference_32px(x: np.ndarray, y: np.ndarray) -> float:
@@ -107,6 +110,38 @@ def test_gradient_flows_and_is_finite():
     negated = x.clone().requires_grad_(True)
     MSSSIMLoss()(negated, -x).backward()
     assert torch.isfinite(negated.grad).all()
+
+
+def _smooth(size: int, seed: int) -> torch.Tensor:
+    """(1, 1, size, size) smooth image in [0, 1]: blurred noise scaled to 0.2-0.8."""
+    g = torch.Generator().manual_seed(seed)
+    noise = F.avg_pool2d(torch.rand(1, 1, size + 16, size + 16, generator=g), 17, 1)
+    noise = (noise - noise.min()) / (noise.max() - noise.min())
+    return 0.2 + 0.6 * noise
+
+
+def test_an_intensity_shift_of_mid_grey_costs_little():
+    """MS-SSIM is computed on [0, 1]: shifting a smooth mid-grey image by 0.1 costs about a hundredth.
+    On [-1, 1] (the old behaviour, kept here as the control) the luminance term swings where the means
+    are near 0, and the same shift costs many times more."""
+    image = _smooth(64, 0)
+    loss = MSSSIMLoss()
+    shifted = loss(image * 2 - 1, (image + 0.1) * 2 - 1).item()
+    assert 0.001 < shifted < 0.05
+    on_signed = 1 - ms_ssim(image * 2 - 1, (image + 0.1) * 2 - 1, data_range=2.0).mean().item()
+    assert on_signed > 5 * shifted, (on_signed, shifted)
+
+
+def test_loss_is_fp32_under_bf16_autocast():
+    """Small differences survive autocast: the loss computes outside it."""
+    image = _smooth(64, 1) * 2 - 1
+    other = image + 0.004 * torch.randn(image.shape, generator=torch.Generator().manual_seed(2))
+    plain = MSSSIMLoss()(other, image)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = MSSSIMLoss()(other.bfloat16(), image.bfloat16())
+    assert plain.dtype == autocast.dtype == torch.float32
+    assert plain.item() > 1e-4
+    assert autocast.item() == pytest.approx(plain.item(), rel=0.2)  # bf16 inputs round, the sums do not
 
 
 def test_errors():

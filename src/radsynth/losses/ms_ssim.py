@@ -96,7 +96,17 @@ def ms_ssim(
 
 
 class MSSSIMLoss(nn.Module):
-    """1 - MS-SSIM for images in [-1, 1] (``data_range=2``), averaged over the batch; a scalar in [0, 1].
+    """1 - MS-SSIM for images whose values lie in ``value_range`` (default [-1, 1]), averaged over the
+    batch; a scalar in [0, 1]. Computed on the images mapped to [0, 1] (``data_range=1``) and in fp32 or
+    wider, outside any autocast:
+
+    * [0, 1], not [-1, 1]: the luminance term (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1) assumes
+      non-negative intensities. On [-1, 1] mid-grey regions have means near 0, where the term swings
+      (and turns negative when the means differ in sign): two smooth 64 px images 0.1 apart on [0, 1]
+      scored 1 - MS-SSIM = 0.70 on [-1, 1] and 0.012 on [0, 1]. The contrast-structure terms are the
+      same either way (variances and C2 scale alike).
+    * fp32: under bf16 autocast the window sums lose the small differences the loss is for
+      (1 - MS-SSIM of 0.0030 in fp32 read 0.0000).
 
     Inputs (N, C, H, W), both sides at least ``win_size`` px. Scale rule: the standard
     configuration (5 scales, 11x11 Gaussian window, sigma 1.5, exponents 0.0448, 0.2856, 0.3001,
@@ -116,28 +126,32 @@ class MSSSIMLoss(nn.Module):
 
     def __init__(
         self,
-        data_range: float = 2.0,  # images in [-1, 1]
+        value_range: tuple[float, float] = (-1.0, 1.0),  # the library's image range
         win_size: int = WIN_SIZE,
         sigma: float = SIGMA,
         weights: Sequence[float] = MS_SSIM_WEIGHTS,
         scales: int | None = None,
     ) -> None:
         super().__init__()
-        if data_range <= 0 or sigma <= 0 or win_size < 1 or win_size % 2 == 0:
+        if value_range[1] <= value_range[0] or sigma <= 0 or win_size < 1 or win_size % 2 == 0:
             raise ValueError(
-                f"need data_range > 0, sigma > 0 and an odd win_size, got {data_range}, {sigma}, {win_size}"
+                f"need value_range (lo, hi) with lo < hi, sigma > 0 and an odd win_size, got {value_range}, {sigma}, {win_size}"
             )
         if len(weights) == 0 or any(w < 0 for w in weights):
             raise ValueError(f"weights must be a non-empty list of non-negative exponents, got {tuple(weights)}")
         if scales is not None and not 1 <= scales <= len(weights):
             raise ValueError(f"scales must be None or between 1 and {len(weights)}, got {scales}")
-        self.data_range = data_range
+        self.value_range = (float(value_range[0]), float(value_range[1]))
         self.win_size = win_size
         self.sigma = sigma
         self.weights = tuple(float(w) for w in weights)
         self.scales = scales
 
     def forward(self, fake: Tensor, real: Tensor) -> Tensor:
-        """Scalar 1 - mean MS-SSIM of ``fake`` and ``real`` (N, C, H, W)."""
-        value = ms_ssim(fake, real, self.data_range, self.win_size, self.sigma, self.weights, self.scales)
+        """Scalar 1 - mean MS-SSIM of ``fake`` and ``real`` (N, C, H, W), both in ``value_range``."""
+        lo, hi = self.value_range
+        dtype = torch.promote_types(fake.dtype, torch.float32)
+        with torch.autocast(device_type=fake.device.type, enabled=False):
+            x, y = ((t.to(dtype) - lo) / (hi - lo) for t in (fake, real))
+            value = ms_ssim(x, y, 1.0, self.win_size, self.sigma, self.weights, self.scales)
         return 1.0 - value.mean()
