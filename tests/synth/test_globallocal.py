@@ -63,7 +63,8 @@ def trained(phantom_prepared, tmp_path_factory) -> tuple[GlobalLocal, Path]:
 
 @pytest.mark.outcome
 def test_learns_the_lung_of_its_training_pairs(trained, phantom_prepared, outcome):
-    """150 steps per training step reach >= 21.5 dB on the lung (measured 22.5 dB), above the per-label mean (20.4 dB)."""
+    """150 steps per training step reach >= 21.5 dB on the lung, 1 dB above the per-label mean (20.4 dB).
+    Measured 22.53 / 22.48 / 22.47 dB with AVX-512 / AVX2 / plain kernels: a spread of 0.06 dB, the margin 1 dB."""
     model, _ = trained
     data = training_slices(phantom_prepared, model.config)
     fake = model.generate(data.labels, seed=0)
