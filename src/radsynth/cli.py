@@ -109,6 +109,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config value (repeatable)")
     train.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--keep-checkpoints", action="store_true",
+                       help="keep every checkpoint (weights + optimizer state) of every phase; default: a running phase keeps its newest, "
+                            "a finished one only the weights synthesis and later phases need. Storage only: not part of the config")
+    train.add_argument("--keep-last", type=_positive_int, default=None, metavar="K",
+                       help="a running phase keeps its newest K checkpoints (default 1)")
     train.add_argument("--force", action="store_true", help="replace an existing run directory")
 
 
@@ -233,6 +238,7 @@ def _run_data(args: argparse.Namespace) -> int:
 def _run_train(args: argparse.Namespace) -> int:
     from radsynth.config import build_config, load_yaml, merge, parse_set
     from radsynth.synth.registry import method_entry
+    from radsynth.training.checkpoint import Retention
 
     entry = method_entry(args.method)
     overrides = load_yaml(args.config) if args.config else {}
@@ -252,7 +258,10 @@ def _run_train(args: argparse.Namespace) -> int:
                              f"{key}={overrides[key]} contradicts '{args.method}', which means {key}={value}; train the method you want by its name")
     overrides = merge(overrides, entry.fixed)
     config = build_config(entry.config, entry.presets, args.preset, overrides)
-    entry.synthesizer.fit(args.data, config, args.out, resume=args.resume, force=args.force, device=args.device)
+    if args.keep_checkpoints and args.keep_last is not None:
+        raise InputError("--keep-last", "has no effect with --keep-checkpoints, which keeps every checkpoint")
+    retention = Retention(keep_all=args.keep_checkpoints, keep_last=args.keep_last or 1)
+    entry.synthesizer.fit(args.data, config, args.out, resume=args.resume, force=args.force, device=args.device, retention=retention)
     print(f"trained {args.method} into {args.out} (samples in {args.out / 'samples'})")
     return 0
 

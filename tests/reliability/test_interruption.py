@@ -154,7 +154,8 @@ def test_sigkill_leaves_no_output_that_is_later_mistaken_for_a_finished_one(verb
         code, _, err = _synth(run, phantom_prepared, tmp_path / "s")
         assert code == 0, err
         rows = list(csv.DictReader(open(tmp_path / "s" / "manifest.csv")))
-        assert {r["checkpoint_sha256"] for r in rows} == {hashlib.sha256((folder / "step_0000010.safetensors").read_bytes()).hexdigest()}
+        final = folder / "final_0000010.safetensors"  # the finished run's slim checkpoint, the one latest.json names
+        assert {r["checkpoint_sha256"] for r in rows} == {hashlib.sha256(final.read_bytes()).hexdigest()}
         return
     out = tmp_path / "synth"
     proc = _child(["synth", str(trained_run), "--conditions", str(phantom_prepared), "--out", str(out), "--n-per-condition", "20", "--device", "cpu"])

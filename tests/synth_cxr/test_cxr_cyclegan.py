@@ -13,7 +13,7 @@ from torch import nn
 
 from radsynth.config import build_config
 from radsynth.data.slices import SliceSet
-from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
+from radsynth.training.checkpoint import Retention, latest_checkpoint, read_checkpoint
 from radsynth.synth.cyclegan import PRESETS, CycleGAN, CycleGANConfig, CycleGANMethod
 from radsynth.synth.domains import load_domains
 
@@ -95,16 +95,17 @@ def test_paper_schedule_in_steps(cxr_prepared, tmp_path):
 
 def test_interrupted_then_resumed_equals_uninterrupted(cxr_prepared, tmp_path):
     config = build_config(CycleGANConfig, PRESETS, None, {**TINY, "steps": 24})
-    CycleGAN.fit(cxr_prepared, config, tmp_path / "straight", device="cpu")
+    everything = Retention(keep_all=True)  # compare the full final checkpoints (pools, discriminators, optimizer state)
+    CycleGAN.fit(cxr_prepared, config, tmp_path / "straight", device="cpu", retention=everything)
 
     def interrupt(step: int) -> None:
         if step == 12:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        CycleGAN.fit(cxr_prepared, config, tmp_path / "broken", device="cpu", on_step=interrupt)
+        CycleGAN.fit(cxr_prepared, config, tmp_path / "broken", device="cpu", on_step=interrupt, retention=everything)
     assert read_checkpoint(latest_checkpoint(tmp_path / "broken" / "train")).step == 12
-    CycleGAN.fit(cxr_prepared, config, tmp_path / "broken", resume=True, device="cpu")
+    CycleGAN.fit(cxr_prepared, config, tmp_path / "broken", resume=True, device="cpu", retention=everything)
     straight = read_checkpoint(latest_checkpoint(tmp_path / "straight" / "train")).tensors
     resumed = read_checkpoint(latest_checkpoint(tmp_path / "broken" / "train")).tensors
     assert straight.keys() == resumed.keys()

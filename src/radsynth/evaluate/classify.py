@@ -3,7 +3,7 @@
 The output folder::
 
     classify.json                  what was asked (spec, config, data fingerprints), checked by --resume
-    train/checkpoints/, log_train.csv   resumable training
+    train/checkpoints/, log_train.csv   resumable training (the newest checkpoint; once finished, a slim one of the net)
     early_stopping.json            validation loss per epoch (only with early stopping)
     classifier.safetensors + .json the trained classifier (``radsynth.nets.classifiers.build_classifier``)
     results.json                   every metric (pooled, per patient, 95 % t-intervals), confusion matrix,

@@ -109,6 +109,11 @@ class ClassifierMethod:
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"classifier": self.net}
 
+    def kept_modules(self) -> tuple[str, ...]:
+        """After training: the net (no optimizer state). Results come from the net in memory and
+        classifier.safetensors; a resume after training but before the results restores it from here."""
+        return ("classifier",)
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"classifier": self._optimizer}
 

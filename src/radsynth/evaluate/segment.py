@@ -3,7 +3,8 @@
 The output folder::
 
     segment.json                   what was asked: spec, config, data fingerprints, provenance (checked by --resume)
-    train/checkpoints/             resumable training checkpoints (see training/checkpoint.py)
+    train/checkpoints/             resumable training checkpoints: the newest while training, then one slim
+                                   final checkpoint of the net (see training/checkpoint.py)
     log_train.csv, samples/        loss and lr per logged step; truth / prediction grids
     segmenter.safetensors + .json  the trained segmenter (``radsynth.nets.segmenter.load_segmenter``;
                                    a UNet also works as CoSinGAN's ``unet_features``)

@@ -65,6 +65,11 @@ class SegmenterMethod:
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"segmenter": self.net}
 
+    def kept_modules(self) -> tuple[str, ...]:
+        """After training: the net (no optimizer state). Results come from the net in memory and
+        segmenter.safetensors; a resume after training but before the results restores it from here."""
+        return ("segmenter",)
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"segmenter": self._optimizer}
 

@@ -3,7 +3,9 @@
 A run directory::
 
     run.json                 method, resolved config, training data (set, slice ids, patients), provenance
-    <phase>/checkpoints/     step_XXXXXXX.safetensors + .json, latest.json   (see checkpoint.py)
+    <phase>/checkpoints/     step_XXXXXXX.safetensors + .json while the phase runs (the newest), then one slim
+                             final_XXXXXXX.safetensors + .json (the weights synthesis and later phases read);
+                             latest.json names the newest; --keep-checkpoints keeps them all (see training/checkpoint.py)
     log_<phase>.csv          losses and it/s per logged step
     samples/                 sample grids (PNG) during training
 
@@ -28,6 +30,7 @@ from radsynth.data.representative import auto_slice
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.provenance import provenance
+from radsynth.training.checkpoint import Retention
 
 RUN_FILE = "run.json"
 DIVERSIFIERS = ("none", "dropout")
@@ -137,8 +140,9 @@ class Synthesizer(ABC):
 
     @classmethod
     @abstractmethod
-    def fit(cls, data: Path, config: Any, out_dir: Path, resume: bool = False, force: bool = False, device: str = "auto") -> Synthesizer:
-        """Train on the prepared set ``data`` into ``out_dir``; resumable."""
+    def fit(cls, data: Path, config: Any, out_dir: Path, resume: bool = False, force: bool = False, device: str = "auto",
+            retention: Retention = Retention()) -> Synthesizer:
+        """Train on the prepared set ``data`` into ``out_dir``; resumable. ``retention``: which checkpoints stay on disk."""
 
     @classmethod
     @abstractmethod

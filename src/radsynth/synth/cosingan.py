@@ -54,7 +54,7 @@ from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPi
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.report.grids import save_grid
 from radsynth.synth.base import Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
-from radsynth.training.checkpoint import file_sha256, latest_checkpoint, read_checkpoint, restore
+from radsynth.training.checkpoint import Retention, file_sha256, latest_checkpoint, read_checkpoint, restore
 from radsynth.synth.conditions import condition_tensor
 from radsynth.synth.diversify import RC_DELTAS, random_condition
 from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses, load_given_extractors
@@ -154,8 +154,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         **CPU_SHORT_SCHEDULE,
         "feature_unet_steps": 300,
         "sample_every": 150,
-        # every checkpoint is kept (weights + Adam state: 52-335 MB per scale); every 50 steps wrote 45 of them,
-        # 6.8 GB and minutes of fsync on a small machine. 150 keeps 15 (2.3 GB); the weights are the same
+        # a checkpoint holds weights + Adam state (52-335 MB per scale); every 50 steps wrote 45 of them, minutes
+        # of fsync on a small machine (6.8 GB when all are kept, --keep-checkpoints; by default a running phase
+        # keeps only its newest and a finished one its generator). 150 writes 15; the weights are the same
         # (steps are seeded per step) and Ctrl-C still checkpoints at once.
         "checkpoint_every": 150,
     },
@@ -257,6 +258,11 @@ class StageMethod:
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def kept_modules(self) -> tuple[str, ...]:
+        """After the phase: the generator only. Later phases read the generators of lower scales (frozen)
+        and stage 2 starts as a copy of stage 1's; every phase builds its own discriminator and optimizers."""
+        return ("generator",)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
@@ -365,9 +371,11 @@ class CoSinGAN(Synthesizer):
         console: Console | None = None,
         on_step=None,
         plain: bool = False,
+        retention: Retention = Retention(),
     ) -> CoSinGAN:
         """Train every scale's two stages. ``plain`` runs the unoptimised reference path (whole
-        feature UNet per loss, per-tensor Adam); it gives the same weights, only slower."""
+        feature UNet per loss, per-tensor Adam); it gives the same weights, only slower.
+        ``retention``: which checkpoints stay on disk (``--keep-checkpoints`` / ``--keep-last``), not part of the config."""
         if len(config.slice_ids) != 1:
             raise InputError("--slice", "CoSinGAN learns from exactly one slice: give its id (the 'id' column of manifest.csv) or 'auto'")
         torch_device = resolve_device(device)
@@ -390,7 +398,7 @@ class CoSinGAN(Synthesizer):
                 steps = config.stage1_steps if stage == 1 else config.stage2_steps
                 options = TrainerOptions(
                     steps=steps, seed=config.seed, log_every=config.log_every, sample_every=min(config.sample_every, steps),
-                    checkpoint_every=config.checkpoint_every, phase=phase,
+                    checkpoint_every=config.checkpoint_every, phase=phase, retention=retention,
                 )
                 if console:
                     console.print(f"{phase}: {steps} steps, batch {config.batch_for(config.scales[index])}")

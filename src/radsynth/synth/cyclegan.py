@@ -32,7 +32,7 @@ from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss
 from radsynth.nets import PatchDiscriminator, ResnetGenerator
 from radsynth.synth.base import read_run, start_run, update_run
-from radsynth.training.checkpoint import file_sha256, latest_checkpoint, load_module_weights
+from radsynth.training.checkpoint import Retention, file_sha256, latest_checkpoint, load_module_weights
 from radsynth.synth.domains import BALANCES, DomainData, augment_images, epoch_batch, load_domains, random_batch, steps_per_epoch
 from radsynth.synth.image_pool import POOL_SIZE, ImagePool
 from radsynth.training.schedule import LinearDecay
@@ -158,6 +158,10 @@ class CycleGANMethod:
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"G_A": self.g_a, "G_B": self.g_b, "D_A": self.d_a, "D_B": self.d_b, "pool_A": self.pool_a, "pool_B": self.pool_b}
 
+    def kept_modules(self) -> tuple[str, ...]:
+        """After training: both generators (``translate`` is G_A, ``reconstruct`` G_B after G_A); not D_A, D_B or the pools."""
+        return ("G_A", "G_B")
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
 
@@ -244,7 +248,9 @@ class CycleGAN(Translator):
         device: str = "auto",
         console: Console | None = None,
         on_step=None,
+        retention: Retention = Retention(),
     ) -> CycleGAN:
+        """Train (resumable). ``retention``: which checkpoints stay on disk (``--keep-checkpoints`` / ``--keep-last``), not part of the config."""
         torch_device = resolve_device(device)
         domains = load_domains(Path(data), config.source, config.target, config.size, config.balance, config.seed)
         steps = total_steps(config, domains)
@@ -253,7 +259,7 @@ class CycleGAN(Translator):
         method = CycleGANMethod(config, domains, torch_device, steps)
         options = TrainerOptions(
             steps=steps, seed=config.seed, log_every=config.log_every,
-            sample_every=config.sample_every, checkpoint_every=config.checkpoint_every, phase="train",
+            sample_every=config.sample_every, checkpoint_every=config.checkpoint_every, phase="train", retention=retention,
         )
         Trainer(method, Path(out_dir), options, console=console, on_step=on_step).fit(resume=resume)
         return cls.load(Path(out_dir), device)

@@ -49,7 +49,7 @@ from radsynth.nets.global_local import GlobalLocalGenerator
 from radsynth.nets.multires_discriminator import MultiResolutionPatchDiscriminator
 from radsynth.nets.spade_generator import SPADE_CHANNELS, SpadeGenerator
 from radsynth.synth.base import Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
-from radsynth.training.checkpoint import file_sha256, latest_checkpoint, read_checkpoint, restore
+from radsynth.training.checkpoint import Retention, file_sha256, latest_checkpoint, read_checkpoint, restore
 from radsynth.synth.conditions import NUM_LABELS, one_hot_condition
 from radsynth.training.schedule import LinearDecay
 from radsynth.training.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
@@ -156,7 +156,8 @@ class GANPhase:
     """One training step of a variant for the ``Trainer``: cGAN + feature matching (eqs. 1-3).
 
     ``forward`` maps the full-resolution one-hot condition to an image at the phase resolution
-    (half for the global step). ``trainable`` are the generator parts this phase updates.
+    (half for the global step). ``trainable`` are the generator parts this phase updates; ``kept``
+    the names of ``modules()`` a later phase or synthesis reads once this one has finished.
     """
 
     def __init__(
@@ -169,8 +170,10 @@ class GANPhase:
         discriminator: MultiResolutionPatchDiscriminator,
         half_resolution: bool,
         steps: int,
+        kept: tuple[str, ...] = ("generator",),
     ) -> None:
         self.config = config
+        self.kept = kept
         self.device = device
         self.images = data.images.to(device)
         self.labels = data.labels.to(device)
@@ -193,6 +196,9 @@ class GANPhase:
 
     def modules(self) -> dict[str, nn.Module]:
         return {**self.trainable, "discriminator": self.discriminator}
+
+    def kept_modules(self) -> tuple[str, ...]:
+        return self.kept
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
@@ -304,12 +310,17 @@ class Networks(nn.Module):
         return self.generator(condition, "joint")
 
     def phase(self, name: str, data: TrainingData, device: torch.device, steps: int) -> GANPhase:
+        """The ``GANPhase`` of training step ``name``. What a finished phase keeps: step 1 G1 (its
+        half-resolution discriminator is used by no later phase), step 2 G2 and the full-resolution
+        discriminator (step 3 continues training it), step 3 / spade's ``train`` the generator."""
         config, g = self.config, self.generator
         if name == "step1_global":
-            return GANPhase(config, data, device, lambda c: g(c, "global"), {"global": g.global_net}, self.global_discriminator, True, steps)
+            return GANPhase(config, data, device, lambda c: g(c, "global"), {"global": g.global_net}, self.global_discriminator, True, steps,
+                            kept=("global",))
         if name == "step2_local":
-            return GANPhase(config, data, device, lambda c: g(c, "local"), {"local": g.local_modules()}, self.discriminator, False, steps)
-        return GANPhase(config, data, device, self.synthesize, {"generator": g}, self.discriminator, False, steps)
+            return GANPhase(config, data, device, lambda c: g(c, "local"), {"local": g.local_modules()}, self.discriminator, False, steps,
+                            kept=("local", "discriminator"))
+        return GANPhase(config, data, device, self.synthesize, {"generator": g}, self.discriminator, False, steps, kept=("generator",))
 
 
 def training_slices(path: Path, config: GlobalLocalConfig) -> TrainingData:
@@ -350,7 +361,9 @@ class GlobalLocal(Synthesizer):
         device: str = "auto",
         console: Console | None = None,
         on_step: Callable[[int], None] | None = None,
+        retention: Retention = Retention(),
     ) -> GlobalLocal:
+        """Train the variant's phases in order (resumable). ``retention``: which checkpoints stay on disk (``--keep-checkpoints`` / ``--keep-last``), not part of the config."""
         torch_device = resolve_device(device)
         out_dir = Path(out_dir)
         training = training_slices(Path(data), config)
@@ -363,7 +376,7 @@ class GlobalLocal(Synthesizer):
             method = networks.phase(phase, training, torch_device, steps)
             options = TrainerOptions(
                 steps=steps, seed=config.seed, log_every=config.log_every, sample_every=min(config.sample_every, steps),
-                checkpoint_every=config.checkpoint_every, phase=phase,
+                checkpoint_every=config.checkpoint_every, phase=phase, retention=retention,
             )
             if console:
                 console.print(f"{phase}: {steps} steps, batch {config.batch_size}, {len(training.ids)} training slices")

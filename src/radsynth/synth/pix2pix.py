@@ -29,7 +29,7 @@ from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.synth.base import DIVERSIFIERS, Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
-from radsynth.training.checkpoint import file_sha256, latest_checkpoint, load_module_weights
+from radsynth.training.checkpoint import Retention, file_sha256, latest_checkpoint, load_module_weights
 from radsynth.synth.conditions import condition_tensor
 from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses, load_given_extractors
 from radsynth.synth.reconstruction import mixed_reconstruction
@@ -139,6 +139,10 @@ class Pix2PixMethod:
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
+    def kept_modules(self) -> tuple[str, ...]:
+        """After training: the generator, all that synthesis reads."""
+        return ("generator",)
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
 
@@ -219,7 +223,9 @@ class Pix2Pix(Synthesizer):
         device: str = "auto",
         console: Console | None = None,
         on_step=None,
+        retention: Retention = Retention(),
     ) -> Pix2Pix:
+        """Train (resumable). ``retention``: which checkpoints stay on disk (``--keep-checkpoints`` / ``--keep-last``), not part of the config."""
         torch_device = resolve_device(device)
         training = load_training_data(Path(data), config.size, config.slice_ids)
         spec = FeatureSpec(config.vgg_weights, config.unet_features, config.feature_unet_steps, config.seed)
@@ -232,7 +238,7 @@ class Pix2Pix(Synthesizer):
         method = Pix2PixMethod(config, training, torch_device, feature_losses)
         options = TrainerOptions(
             steps=config.steps, seed=config.seed, log_every=config.log_every,
-            sample_every=config.sample_every, checkpoint_every=config.checkpoint_every, phase="train",
+            sample_every=config.sample_every, checkpoint_every=config.checkpoint_every, phase="train", retention=retention,
         )
         Trainer(method, Path(out_dir), options, console=console, on_step=on_step).fit(resume=resume)
         return cls.load(Path(out_dir), device)
@@ -248,8 +254,7 @@ class Pix2Pix(Synthesizer):
             raise InputError(run_dir, "has no checkpoint yet; train it first")
         torch_device = resolve_device(device)
         generator = build_generator(config)
-        discriminator = PatchDiscriminator(2, ndf=config.ndf, n_layers=config.d_layers, norm=config.norm)
-        load_module_weights(checkpoint, {"generator": generator, "discriminator": discriminator})
+        load_module_weights(checkpoint, {"generator": generator})  # the discriminator is not needed to synthesize
         return cls(config, generator.to(torch_device).eval(), checkpoint, torch_device)
 
     @property

@@ -37,7 +37,7 @@ from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.synth.base import read_run, start_run, update_run
-from radsynth.training.checkpoint import file_sha256, latest_checkpoint, load_module_weights
+from radsynth.training.checkpoint import Retention, file_sha256, latest_checkpoint, load_module_weights
 from radsynth.synth.domains import DomainData, augment_images, epoch_batch, load_domains, random_batch, steps_per_epoch
 from radsynth.training.schedule import LinearDecay
 from radsynth.training.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
@@ -163,6 +163,10 @@ class Pix2PixCXRMethod:
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
+    def kept_modules(self) -> tuple[str, ...]:
+        """After training: the generator, all that translation reads."""
+        return ("generator",)
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
 
@@ -239,7 +243,9 @@ class Pix2PixCXR(Translator):
         device: str = "auto",
         console: Console | None = None,
         on_step=None,
+        retention: Retention = Retention(),
     ) -> Pix2PixCXR:
+        """Train (resumable). ``retention``: which checkpoints stay on disk (``--keep-checkpoints`` / ``--keep-last``), not part of the config."""
         torch_device = resolve_device(device)
         domains = load_domains(Path(data), config.source, config.target, config.size, "none", config.seed)
         steps = total_steps(config, domains)
@@ -249,7 +255,7 @@ class Pix2PixCXR(Translator):
         method = Pix2PixCXRMethod(config, domains, torch_device, steps)
         options = TrainerOptions(
             steps=steps, seed=config.seed, log_every=config.log_every,
-            sample_every=config.sample_every, checkpoint_every=config.checkpoint_every, phase="train",
+            sample_every=config.sample_every, checkpoint_every=config.checkpoint_every, phase="train", retention=retention,
         )
         Trainer(method, Path(out_dir), options, console=console, on_step=on_step).fit(resume=resume)
         return cls.load(Path(out_dir), device)

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from radsynth.training.checkpoint import Retention
+
 
 class Translator(ABC):
     """A trained (or trainable) translator from ``source_class`` to ``target_class`` images."""
@@ -23,8 +25,9 @@ class Translator(ABC):
 
     @classmethod
     @abstractmethod
-    def fit(cls, data: Path, config: Any, out_dir: Path, resume: bool = False, force: bool = False, device: str = "auto") -> Translator:
-        """Train on the train split of the prepared set ``data`` into ``out_dir``; resumable."""
+    def fit(cls, data: Path, config: Any, out_dir: Path, resume: bool = False, force: bool = False, device: str = "auto",
+            retention: Retention = Retention()) -> Translator:
+        """Train on the train split of the prepared set ``data`` into ``out_dir``; resumable. ``retention``: which checkpoints stay on disk."""
 
     @classmethod
     @abstractmethod

@@ -11,12 +11,19 @@ Both are written atomically, the JSON second, and ``latest.json`` (which names t
 complete checkpoint) last, so a kill at any moment leaves the previous checkpoint loadable.
 A tensor file whose hash does not match its JSON is refused, and weights or optimizer state that
 hold NaN / inf are never saved (``NonFiniteLoss``), so the newest checkpoint is always a good one.
+
+What stays on disk (``Retention``; the ``Trainer`` applies it): while a phase runs, the newest
+``keep_last`` (default 1) ``step_*`` checkpoints, older ones deleted only after ``latest.json``
+names the new one; a finished phase keeps one slim ``final_<step>`` checkpoint holding only the
+modules later phases and synthesis read (no optimizer state; its JSON lists them under ``kept``).
+``Retention(keep_all=True)`` (``radsynth train --keep-checkpoints``) keeps every checkpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +36,26 @@ from radsynth.atomic import atomic_write_bytes, atomic_write_text
 from radsynth.errors import InputError, NonFiniteLoss
 
 LATEST = "latest.json"
+FINAL = "final"  # name prefix of a finished phase's slim checkpoint (``step`` while it runs)
+_CHECKPOINT_FILE = re.compile(r"^(step|final)_(\d+)\.(safetensors|json)$")
+_CHECKPOINT_TEMPORARY = re.compile(r"^\.((step|final)_\d+\.(safetensors|json)|latest\.json)\.tmp-")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Which checkpoints a run keeps on disk: a storage choice, not part of a model's config.
+
+    ``keep_all``: every checkpoint of every phase, optimizer state included (as before retention).
+    Otherwise a running phase keeps its newest ``keep_last`` checkpoints and a finished phase one
+    slim final checkpoint (the method's ``kept_modules``, no optimizer state).
+    """
+
+    keep_all: bool = False
+    keep_last: int = 1
+
+    def __post_init__(self) -> None:
+        if self.keep_last < 1:
+            raise InputError("--keep-last", f"must be >= 1, got {self.keep_last}")
 
 
 @dataclass
@@ -75,13 +102,64 @@ def save_checkpoint(
             f"step {step}: weights or optimizer state became non-finite ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); "
             f"stopped without saving them. The last good checkpoint is kept in {folder}; lower the learning rate or check the data."
         )
+    return _write(folder, f"step_{step:07d}", step, tensors, {"optimizers": optim_meta, "extra": extra or {}})
+
+
+def save_final(run_dir: Path, step: int, modules: dict[str, torch.nn.Module], extra: dict[str, Any] | None = None) -> Path:
+    """Write the slim checkpoint ``final_<step>`` of a finished phase (``modules``' weights only,
+    their names under ``kept`` in its JSON) and point ``latest.json`` at it; nothing is deleted here."""
+    folder = Path(run_dir) / "checkpoints"
+    tensors, _ = _flatten(modules, {})
+    meta = {"optimizers": {}, "kept": sorted(modules), "extra": extra or {}}
+    return _write(folder, f"{FINAL}_{step:07d}", step, tensors, meta)
+
+
+def _write(folder: Path, name: str, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+    """Tensor file, then its JSON, then ``latest.json``: each atomic, so a kill leaves the previous latest loadable."""
     blob = save_safetensors(tensors)
-    name = f"step_{step:07d}"
     atomic_write_bytes(folder / f"{name}.safetensors", blob)
-    meta = {"step": step, "sha256": hashlib.sha256(blob).hexdigest(), "optimizers": optim_meta, "extra": extra or {}}
+    meta = {"step": step, "sha256": hashlib.sha256(blob).hexdigest(), **meta}
     atomic_write_text(folder / f"{name}.json", json.dumps(meta, indent=1))
     atomic_write_text(folder / LATEST, json.dumps({"step": step, "name": name}))
     return folder / f"{name}.safetensors"
+
+
+def is_final(checkpoint: Checkpoint) -> bool:
+    """Whether ``checkpoint`` is a finished phase's slim one (module weights of ``kept`` only, no optimizer state)."""
+    return "kept" in checkpoint.meta
+
+
+def prune_checkpoints(run_dir: Path, keep_last: int = 1) -> list[Path]:
+    """Delete the checkpoints of ``run_dir`` that retention no longer needs; returns the deleted files.
+
+    Kept: the one ``latest.json`` names and, when that is a ``step_*`` one, the ``keep_last - 1``
+    newest ``step_*`` before it. Deleted: every other ``step_*`` / ``final_*`` file (older ones, a
+    full checkpoint a slim final one replaced, files newer than latest that a kill left unreferenced)
+    and leftover temporary files of killed writes. Call it only after ``latest.json`` names the new
+    checkpoint, from the one process that writes this run; without a latest checkpoint it deletes nothing.
+    """
+    folder = Path(run_dir) / "checkpoints"
+    latest = latest_checkpoint(run_dir)
+    if latest is None:
+        return []
+    newest = latest.stem
+    found: dict[str, tuple[str, int]] = {}
+    for path in folder.iterdir():
+        match = _CHECKPOINT_FILE.match(path.name)
+        if match:
+            found[path.stem] = (match.group(1), int(match.group(2)))
+    keep = {newest}
+    if newest.startswith("step_") and keep_last > 1:
+        newest_step = found.get(newest, ("step", -1))[1]
+        older = sorted((step, stem) for stem, (kind, step) in found.items() if kind == "step" and step < newest_step)
+        keep.update(stem for _, stem in older[-(keep_last - 1):])
+    removed = []
+    for path in sorted(folder.iterdir()):
+        match = _CHECKPOINT_FILE.match(path.name)
+        if (match and path.stem not in keep) or _CHECKPOINT_TEMPORARY.match(path.name):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 def read_checkpoint(path: Path) -> Checkpoint:

@@ -6,6 +6,13 @@ LR schedules, a progress bar with losses and it/s, a CSV log (and TensorBoard wh
 periodic sample grids, atomic checkpoints, ``resume``, a checkpoint on Ctrl-C, and a stop with a
 clear message on a non-finite loss that leaves the last good checkpoint in place.
 
+Checkpoints kept on disk (``TrainerOptions.retention``, see ``checkpoint.Retention``): while the
+phase runs, the newest ``keep_last`` (older ones deleted after ``latest.json`` names the new one);
+once it has run all its steps, one slim final checkpoint of the modules the method's optional
+``kept_modules()`` names (default: all modules; never optimizer state), written and made latest
+before the full ones are deleted. A resume of a finished phase restores just those modules and
+finishes the clean-up a kill interrupted. ``Retention(keep_all=True)`` keeps everything.
+
 Under ``torchrun`` (see ``radsynth.distributed``) every rank runs the same steps on its share of
 each global batch; gradients are averaged over ranks before each optimizer step, logged losses are
 the mean over ranks, a Ctrl-C on any rank stops all of them after the same step, and only rank 0
@@ -32,12 +39,27 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from radsynth import distributed
 from radsynth.errors import InputError, NonFiniteLoss
 from radsynth.report.grids import save_grid
-from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint, restore, save_checkpoint
+from radsynth.training.checkpoint import (
+    FINAL,
+    Retention,
+    is_final,
+    latest_checkpoint,
+    prune_checkpoints,
+    read_checkpoint,
+    restore,
+    save_checkpoint,
+    save_final,
+)
 from radsynth.training.schedule import LinearDecay
 
 
 class TrainableMethod(Protocol):
-    """What a synthesizer gives the trainer for one training phase."""
+    """What a synthesizer gives the trainer for one training phase.
+
+    Optionally also ``kept_modules() -> tuple[str, ...]``: the names (keys of ``modules()``) whose
+    weights synthesis or a later phase reads once this phase has finished; only those stay on disk
+    (without ``keep_checkpoints``). Without it every module is kept (optimizer state never is).
+    """
 
     def modules(self) -> dict[str, torch.nn.Module]: ...
 
@@ -52,7 +74,7 @@ class TrainableMethod(Protocol):
 
 @dataclass(frozen=True)
 class TrainerOptions:
-    """How often to log, draw samples and checkpoint; all in steps."""
+    """How often to log, draw samples and checkpoint (all in steps), and which checkpoints stay on disk."""
 
     steps: int
     seed: int = 0
@@ -60,6 +82,7 @@ class TrainerOptions:
     sample_every: int = 200
     checkpoint_every: int = 200
     phase: str = "train"
+    retention: Retention = Retention()
 
 
 def step_seed(seed: int, phase: str, step: int) -> int:
@@ -129,19 +152,65 @@ class Trainer:
         self.on_step = on_step  # called after each finished step (tests use it to interrupt)
         self.extra_state = extra_state or dict
 
+    @property
+    def _folder(self) -> Path:
+        return self.run_dir / self.options.phase
+
     def _checkpoint(self, step: int) -> None:
-        """Rank 0 saves; every rank waits until the file is in place."""
+        """Rank 0 saves, then (unless keeping all) deletes the checkpoints beyond the newest ``keep_last``;
+        every rank waits until that is done."""
         if distributed.is_main():
             extra = {"phase": self.options.phase, **self.extra_state()}
-            save_checkpoint(self.run_dir / self.options.phase, step, self.method.modules(), self.method.optimizers(), extra)
+            save_checkpoint(self._folder, step, self.method.modules(), self.method.optimizers(), extra)
+            if not self.options.retention.keep_all:
+                prune_checkpoints(self._folder, self.options.retention.keep_last)
+        distributed.barrier()
+
+    def kept_modules(self) -> dict[str, torch.nn.Module]:
+        """The modules a finished phase keeps on disk: the method's ``kept_modules()``, else all."""
+        modules = self.method.modules()
+        names = self.method.kept_modules() if hasattr(self.method, "kept_modules") else tuple(modules)
+        unknown = [n for n in names if n not in modules]
+        if unknown:
+            raise ValueError(f"kept_modules names {unknown}, which are not among the phase's modules {list(modules)}")
+        return {n: modules[n] for n in names}
+
+    def _finish(self, step: int) -> None:
+        """The phase has run all its steps: reduce its checkpoints to one slim final checkpoint.
+
+        Written (and made latest) before the full checkpoints are deleted, so a kill at any moment
+        leaves a loadable latest checkpoint; an already slim latest only has leftovers deleted.
+        Nothing happens with ``keep_all``.
+        """
+        if self.options.retention.keep_all:
+            return
+        distributed.barrier()  # every rank has read the checkpoint it resumed from before rank 0 deletes it
+        if distributed.is_main():
+            latest = latest_checkpoint(self._folder)
+            if latest is not None and not latest.stem.startswith(f"{FINAL}_"):
+                save_final(self._folder, step, self.kept_modules(), {"phase": self.options.phase, **self.extra_state()})
+            prune_checkpoints(self._folder, self.options.retention.keep_last)
         distributed.barrier()
 
     def resume_step(self) -> int:
-        """Restore the newest checkpoint of this phase; returns the first step still to run."""
-        path = latest_checkpoint(self.run_dir / self.options.phase)
+        """Restore the newest checkpoint of this phase; returns the first step still to run.
+
+        A finished phase's slim checkpoint restores only the modules it holds (no optimizers).
+        """
+        path = latest_checkpoint(self._folder)
         if path is None:
             return 0
         checkpoint = read_checkpoint(path)
+        if is_final(checkpoint):
+            if checkpoint.step < self.options.steps:
+                raise InputError(path, f"is the final checkpoint of a phase trained for {checkpoint.step} steps, kept without optimizer "
+                                       f"state, so it cannot continue to {self.options.steps} steps (--keep-checkpoints keeps full ones)")
+            modules = self.method.modules()
+            unknown = [n for n in checkpoint.meta["kept"] if n not in modules]
+            if unknown:
+                raise InputError(path, f"holds modules {unknown} that this phase does not have")
+            restore(checkpoint, {n: modules[n] for n in checkpoint.meta["kept"]}, {})
+            return checkpoint.step
         restore(checkpoint, self.method.modules(), self.method.optimizers())
         return checkpoint.step
 
@@ -149,6 +218,7 @@ class Trainer:
         """Train; returns the number of steps done. Ctrl-C saves a checkpoint and re-raises."""
         start = self.resume_step() if resume else 0
         if start >= self.options.steps:
+            self._finish(start)
             return start
         main = distributed.is_main()
         logger = _Logger(self.run_dir, self.options.phase) if main else None
@@ -197,6 +267,7 @@ class Trainer:
                 logger.close()
         for module in self.method.modules().values():
             distributed.broadcast_module(module)  # every rank ends with the checkpointed (rank 0) buffers
+        self._finish(done)
         return done
 
     def _one_step(self, step: int, stop_requested: Callable[[], bool] = lambda: False) -> tuple[dict[str, float], bool]:
