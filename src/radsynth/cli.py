@@ -85,10 +85,13 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     phantom.add_argument("--seed", type=int, default=0)
     phantom.add_argument("--force", action="store_true")
 
-    export = verbs.add_parser("export", help="write a synthetic set as DICOM or NIfTI files marked SYNTHETIC, with no patient data")
-    export.add_argument("path", type=Path, help="a synthetic set (radsynth synth)")
+    export = verbs.add_parser("export", help="write a synthetic set as DICOM or NIfTI files marked SYNTHETIC, with no patient data; "
+                                             "or real and synthetic sets as one nnU-Net v2 dataset")
+    export.add_argument("path", help="a synthetic set (radsynth synth); for nnunet SET[,SET2...]: prepared and synthetic sets")
     export.add_argument("--out", type=Path, required=True)
-    export.add_argument("--format", choices=("dicom", "nifti"), required=True)
+    export.add_argument("--format", choices=("dicom", "nifti", "nnunet"), required=True)
+    export.add_argument("--dataset-id", type=int, default=None, help="nnunet: the dataset's number (1-999), as in DatasetNNN_NAME")
+    export.add_argument("--name", default=None, help="nnunet: the dataset's name (letters, digits, '-')")
     export.add_argument("--force", action="store_true")
 
 
@@ -217,10 +220,22 @@ def _run_data(args: argparse.Namespace) -> int:
         print(f"wrote {sum(info['slices'].values())} slices to {args.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(info["slices"].items())))
         print(f"intensity: {info['intensity']}; split: {info['split']}")
         return 0
+    if args.data_verb == "export" and args.format == "nnunet":
+        from radsynth.data.export_nnunet import export_nnunet
+
+        if args.dataset_id is None or args.name is None:
+            raise InputError("--format nnunet", "needs --dataset-id N and --name NAME (nnU-Net names datasets DatasetNNN_NAME)")
+        folder = export_nnunet([Path(p) for p in args.path.split(",") if p], args.out, args.dataset_id, args.name, force=args.force)
+        info = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+        tests = sum(c["split"] == "test" for c in info["radsynth"]["cases"].values())
+        print(f"wrote {folder}: {info['numTraining']} training cases, {tests} test images; labels {info['labels']}")
+        return 0
     if args.data_verb == "export":
         from radsynth.synth.export_volumes import export_synthetic_set
 
-        written = export_synthetic_set(args.path, args.out, args.format, force=args.force)
+        if "," in args.path:
+            raise InputError("--format", f"{args.format} exports one synthetic set at a time")
+        written = export_synthetic_set(Path(args.path), args.out, args.format, force=args.force)
         print(f"wrote {len(written)} {args.format} files to {args.out}")
         return 0
     from radsynth.atomic import atomic_output_dir
