@@ -181,3 +181,25 @@ def test_cli_trains_and_synthesizes_with_augmented_conditions(cli, phantom_prepa
     assert info["model"] == "globallocal" and info["config"]["augment"] == "jiang"
     result = cli("synth", tmp_path / "run", "--conditions", phantom_prepared, "--augment", "wild", "--out", tmp_path / "syn2")
     assert result.code == 2 and "--augment" in result.err
+
+
+@pytest.mark.parametrize("variant", ["globallocal", "pix2pixhd"])
+def test_feature_matching_compares_real_and_fake_in_the_same_discriminator(variant, phantom_prepared):
+    """Eq. 2 (pix2pixHD): the real and the fake image's features come from one discriminator state. A
+    generator that reproduces the real image exactly has zero feature-matching loss, although D has just
+    taken its step (taking the real features before D's update, as the code once did, gave > 0); any
+    other image has a positive one."""
+    config = GlobalLocalConfig(**{**TINY, "region": "full", "variant": variant}, steps=10)
+    from radsynth.synth.globallocal import Networks
+
+    data = training_slices(phantom_prepared, config)
+    networks = Networks(config)
+    phase = networks.phase(config.phases[-1], data, torch.device("cpu"), steps=10)
+    condition, real, weight = phase._targets(data.images[:config.batch_size], data.labels[:config.batch_size])
+    phase._batch = lambda generator: (condition, real, weight)
+    anchor = next(p for module in phase.trainable.values() for p in module.parameters())  # so G's loss has a graph
+    phase.forward = lambda c: real + 0.0 * anchor.sum()  # exactly the real image
+    copied = phase.train_step(0, torch.Generator().manual_seed(0))
+    assert copied["g_fm"] == 0.0 and copied["d"] > 0
+    phase.forward = lambda c: real * 0.5 + 0.0 * anchor.sum()
+    assert phase.train_step(1, torch.Generator().manual_seed(1))["g_fm"] > 1e-4

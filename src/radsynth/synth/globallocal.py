@@ -252,8 +252,10 @@ class GANPhase:
         self.discriminator.requires_grad_(False)
         with autocast:
             g_fake = self._judge(condition, fake, boxes)
+            with torch.no_grad():  # the real image's features from the same (updated) D as the fake's, as pix2pixHD
+                g_real = self._judge(condition, real, boxes)
             loss_adv = self._adversarial(g_fake, True, for_discriminator=False)
-            loss_fm = self.config.lambda_fm * self.feature_matching(g_fake, d_real)
+            loss_fm = self.config.lambda_fm * self.feature_matching(g_fake, g_real)
             loss_g = loss_adv + loss_fm
             losses = {"d": loss_d.item(), "g_adv": loss_adv.item(), "g_fm": loss_fm.item()}
             if self.config.lambda_l1:
