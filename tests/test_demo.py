@@ -25,9 +25,14 @@ def test_demo_writes_every_output(tmp_path, monkeypatch):
     assert len(train_patients) == 1 and train_patients[0] not in {row["patient"] for row in synthetic.rows}
     assert sorted(SliceSet(out / "cxr-prepared").classes) == ["COVID-19", "Normal", "Pneumonia"]
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]
-    # the comparison: three segmenters tested on the same held-out patients, each seeing 8 samples
-    results = [json.loads((out / folder / "results.json").read_text()) for folder in ("seg-a-one-slice", "seg-b-synthetic", "seg-c-all-real")]
+    # the comparison: four segmenters tested on the same held-out patients, each seeing 8 samples
+    folders = ("seg-a-one-slice", "seg-b-synthetic", "seg-c-all-real", "seg-d-lesion-edits")
+    results = [json.loads((out / folder / "results.json").read_text()) for folder in folders]
     assert [r["training_set"]["real_images"] for r in results[:2]] == [1, 0] and results[1]["training_set"]["synthetic_images"] > 1
+    edits = SliceSet(out / "ct-lesion-edits")
+    slice_id = json.loads((out / "experiment.json").read_text())["slice_id"]
+    assert len(edits) == demo.DEMO_EDITS and {r["condition_id"] for r in edits.rows} == {slice_id}
+    assert results[3]["training_set"]["synthetic_images"] == demo.DEMO_EDITS
     assert {r["training_set"]["samples_seen"] for r in results} == {8}
     assert len({tuple(r["test"]["patients"]) for r in results}) == 1
     table = (out / "comparison.md").read_text()

@@ -26,7 +26,7 @@ EXIT_INTERRUPTED = 130
 
 VERB_HELP = {
     "data": "inspect, prepare and generate (phantom) data sets",
-    "train": "fit a synthesizer (cosingan, globallocal, pix2pix, cyclegan)",
+    "train": "fit a synthesizer (cosingan, globallocal, pix2pix, cyclegan) or a lesion model (lesions)",
     "synth": "generate a synthetic set from a trained run",
     "quality": "image quality, fidelity, diversity and privacy scores of a synthetic set",
     "evaluate": "train segmenters / classifiers on real, synthetic and mixed sets; test on real patients",
@@ -55,7 +55,7 @@ def _window(text: str) -> tuple[float, float]:
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help=VERB_HELP["data"], description=VERB_HELP["data"])
-    verbs = data.add_subparsers(dest="data_verb", required=True, metavar="{inspect,prepare,phantom,export}")
+    verbs = data.add_subparsers(dest="data_verb", required=True, metavar="{inspect,prepare,phantom,export,layouts}")
 
     inspect = verbs.add_parser("inspect", help="print format, patients, slices, sizes, intensities and labels")
     inspect.add_argument("path", type=Path)
@@ -94,10 +94,22 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--name", default=None, help="nnunet: the dataset's name (letters, digits, '-')")
     export.add_argument("--force", action="store_true")
 
+    layouts = verbs.add_parser("layouts", help="label maps with the lung of a set's slices and new infection from a lesion run (radsynth train lesions); "
+                                               "render them with radsynth synth RUN --conditions DIR")
+    layouts.add_argument("--lungs", type=Path, required=True, help="a prepared set with lung labels")
+    layouts.add_argument("--model", type=Path, required=True, help="a lesion run (radsynth train lesions)")
+    layouts.add_argument("--out", type=Path, required=True)
+    layouts.add_argument("--n-per-lung", type=_positive_int, default=1, help="layouts per slice (default 1)")
+    layouts.add_argument("--split", default="train", help="split of --lungs: train (default), val, test or all")
+    layouts.add_argument("--limit", type=_positive_int, default=None, help="use only the first N slices")
+    layouts.add_argument("--seed", type=int, default=0)
+    layouts.add_argument("--force", action="store_true")
+
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help=VERB_HELP["train"], description=VERB_HELP["train"])
-    train.add_argument("method", help="cosingan, globallocal, pix2pixhd, spade, pix2pix or enhanced-pix2pix; X-ray translators: cyclegan, pix2pix-cxr")
+    train.add_argument("method", help="cosingan, globallocal, pix2pixhd, spade, pix2pix or enhanced-pix2pix; X-ray translators: cyclegan, pix2pix-cxr; "
+                                      "lesions: the lesion model of the --slice(s) for synth --edit and data layouts")
     train.add_argument("--data", type=Path, required=True, help="a prepared slice set (radsynth data prepare); cyclegan and pix2pix-cxr use only its train split")
     train.add_argument("--out", type=Path, required=True, help="run directory")
     train.add_argument("--preset", default=None, help="quick (CPU minutes) or paper (the paper's schedule, the default values)")
@@ -124,12 +136,16 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     synth = sub.add_parser("synth", help=VERB_HELP["synth"], description=VERB_HELP["synth"])
     synth.add_argument("run", type=Path, help="a run directory made by radsynth train")
     synth.add_argument("--conditions", type=Path, default=None, help="mask-conditional runs: a prepared slice set whose label maps are the conditions")
-    synth.add_argument("--images", type=Path, default=None, help="cyclegan, pix2pix-cxr runs: a prepared X-ray set whose source-class images are translated")
+    synth.add_argument("--images", type=Path, default=None, help="cyclegan, pix2pix-cxr runs: a prepared X-ray set whose source-class images are translated; "
+                                                                     "lesion runs: a prepared CT set whose slices are edited")
+    synth.add_argument("--edit", choices=("add", "remove", "paste"), default=None,
+                       help="lesion runs: add generated lesions, remove annotated infection, or paste the run's annotated lesions (CarveMix)")
+    synth.add_argument("--slice", action="append", default=[], metavar="ID", help="--edit: edit only these slice ids (repeatable)")
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--split", default=None, help="split of the input set to use: all (default for --conditions) or train (default for --images), val, test")
     synth.add_argument("--n", type=_positive_int, default=None, help="--images: exactly N images, source images in a seeded order, cycling (default: each once)")
     synth.add_argument("--rgb", action="store_true", help="--images: also write 8-bit 3-channel copies (rgb/<id>.png)")
-    synth.add_argument("--n-per-condition", type=_positive_int, default=1)
+    synth.add_argument("--n-per-condition", type=_positive_int, default=1, help="images per condition (--edit: edits per slice)")
     synth.add_argument("--limit", type=_positive_int, default=None, help="use only the first N conditions")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--diversify", default="none", help="none, dropout (AD), rc (randomized conditions, cosingan) or fusion (IF, with --fuse-with)")
@@ -220,6 +236,18 @@ def _run_data(args: argparse.Namespace) -> int:
         print(f"wrote {sum(info['slices'].values())} slices to {args.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(info["slices"].items())))
         print(f"intensity: {info['intensity']}; split: {info['split']}")
         return 0
+    if args.data_verb == "layouts":
+        from radsynth.lesions.run import write_layouts
+
+        from radsynth.data.slices import SliceSet
+
+        split = None if args.split == "all" else args.split
+        total = min(len(SliceSet(args.lungs, split=split, cache=False)), args.limit or 10**9) * args.n_per_lung
+        with progress_bar("layouts", total) as update:
+            write_layouts(args.lungs, args.model, args.out, split=split, n_per_lung=args.n_per_lung, seed=args.seed,
+                          limit=args.limit, force=args.force, progress=update)
+        print(f"wrote layouts to {args.out} (preview: {args.out / 'preview.png'}); render them with radsynth synth RUN --conditions {args.out}")
+        return 0
     if args.data_verb == "export" and args.format == "nnunet":
         from radsynth.data.export_nnunet import export_nnunet
 
@@ -255,6 +283,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from radsynth.synth.registry import method_entry
     from radsynth.training.checkpoint import Retention
 
+    if args.method == "lesions":
+        return _run_train_lesions(args)
     entry = method_entry(args.method)
     overrides = load_yaml(args.config) if args.config else {}
     if args.slice == ["auto"]:  # resolved here so that every method's run.json config names the slice
@@ -281,6 +311,46 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_train_lesions(args: argparse.Namespace) -> int:
+    """``train lesions``: measure the lesion model of the annotated slice(s)."""
+    from radsynth.config import parse_set
+    from radsynth.lesions.run import train_lesions
+
+    values = parse_set(args.set)
+    unknown = sorted(set(values) - {"prior_weight"})
+    if unknown:
+        raise InputError("--set", f"unknown key(s) {', '.join(unknown)} for lesions; it has prior_weight (0..1, share of the COVID-19 prior)")
+    for flag, given in (("--preset", args.preset), ("--size", args.size), ("--steps", args.steps), ("--config", args.config), ("--resume", args.resume or None)):
+        if given is not None:
+            raise InputError(flag, "does not apply to 'lesions' (it measures the slices; nothing is trained step by step)")
+    run = train_lesions(args.data, args.slice, args.out, seed=args.seed or 0, prior_weight=float(values.get("prior_weight", 0.5)), force=args.force)
+    print(f"measured the lesion model of slice(s) {', '.join(json.loads((run / 'run.json').read_text())['data']['slice_ids'])} into {run} "
+          f"(preview: {run / 'preview.png'})")
+    return 0
+
+
+def _run_edit(args: argparse.Namespace) -> int:
+    """``synth LESION_RUN --edit MODE --images SET``."""
+    from radsynth.lesions.run import edit_set
+    from radsynth.progress import progress_bar
+
+    if args.images is None or args.conditions is not None or args.edit is None:
+        raise InputError("--edit", "a lesion run edits real slices: give --edit add|remove|paste and --images SET")
+    for flag, given in (("--fuse-with", args.fuse_with is not None), ("--diversify", args.diversify != "none"),
+                        ("--augment", args.augment != "none"), ("--n", args.n is not None), ("--rgb", args.rgb)):
+        if given:
+            raise InputError(flag, "does not apply to lesion edits")
+    from radsynth.data.slices import SliceSet
+
+    split = "train" if args.split is None else None if args.split == "all" else args.split
+    total = (len(args.slice) or min(len(SliceSet(args.images, split=split, cache=False)), args.limit or 10**9)) * args.n_per_condition
+    with progress_bar(f"editing ({args.edit})", total) as update:
+        edit_set(args.run, args.images, args.out, args.edit, split=split, n_per_image=args.n_per_condition, seed=args.seed,
+                 slice_ids=args.slice or None, limit=args.limit, force=args.force, progress=update)
+    print(f"wrote an edited set ({args.edit}) to {args.out} (preview: {args.out / 'preview.png'})")
+    return _export_after_synth(args)
+
+
 def _run_synth(args: argparse.Namespace) -> int:
     from radsynth.data.slices import SliceSet
     from radsynth.progress import progress_bar
@@ -291,6 +361,10 @@ def _run_synth(args: argparse.Namespace) -> int:
     from radsynth.synth.translator import Translator
 
     record = read_run(args.run)
+    if record.get("method") == "lesions":
+        return _run_edit(args)
+    if args.edit is not None or args.slice:
+        raise InputError("--edit" if args.edit is not None else "--slice", f"only applies to lesion runs (radsynth train lesions), not '{record.get('method')}'")
     synthesizer = load_synthesizer(args.run, args.device)
     model_name = record["method"]
     if isinstance(synthesizer, Translator):

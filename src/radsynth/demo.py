@@ -5,9 +5,10 @@
    pyramid) and its pix2pix baseline on ONE annotated slice, the few-example setting radsynth is
    for; 4. synthesize a labelled set from the masks of the training patients (CoSinGAN with
    randomized conditions, RC) and, for the grids, from the masks of the held-out test patients;
-   5. train a segmenter on (a) the single slice with strong augmentation (Sin-TS) and (b) the
-   synthetic set (RC-STS), plus (c) every real training slice (OC-TS) as the reference, test all on
-   the held-out patients and print the comparison table; 6. the same data path for phantom chest
+   5. train a segmenter on (a) the single slice with strong augmentation (Sin-TS), (b) the
+   synthetic set (RC-STS), (c) every real training slice (OC-TS) as the reference and (d) the single
+   slice with new lesions added by the lesion model learned from it (``radsynth.lesions``), test all
+   on the held-out patients and print the comparison table; 6. the same data path for phantom chest
    X-rays by class; 7. write ``report/index.html``.
 
 ``radsynth demo --data DIR`` runs steps 3-5 and 7 on a real CT set instead (prepared, or any
@@ -37,6 +38,7 @@ from radsynth.evaluate.config import SegmentConfig
 from radsynth.evaluate.segment import evaluate_segmentation, read_results
 from radsynth.evaluate.tables import dsc_table
 from radsynth.experiments.stages import RECORD
+from radsynth.lesions.run import edit_set, train_lesions
 from radsynth.report.grids import save_grid
 from radsynth.report.html import Section, write_report
 from radsynth.synth.cosingan import PRESETS as COSINGAN_PRESETS
@@ -59,6 +61,7 @@ DEMO_COSINGAN = {
 DEMO_SEGMENT = {"size": 64, "epochs": 20, "samples_per_epoch": 64, "batch_size": 8, "unet_features": (16, 16, 32, 64, 128, 16),
                 "sample_every": 1000, "checkpoint_every": 1000, "log_every": 20}
 DEMO_SYNTH_LIMIT = 160  # at most this many training-patient masks become the synthetic set (b)
+DEMO_EDITS = 64  # (d): edits of the one slice, each with new lesions drawn by its lesion model
 
 
 def _grid_of(prepared: Path, path: Path, count: int = 8) -> Path:
@@ -93,6 +96,7 @@ def _protocols(slice_id: str, synthetic: Path) -> list[tuple[str, str, str]]:
         ("seg-a-one-slice", f"sin:{slice_id}", "(a) one real slice + strong augmentation"),
         ("seg-b-synthetic", f"synth:{synthetic}", "(b) CoSinGAN synthetic set (from one slice)"),
         ("seg-c-all-real", "oc", "(c) every real training slice (reference)"),
+        ("seg-d-lesion-edits", f"synth:{synthetic.parent / 'ct-lesion-edits'}", "(d) one real slice + new lesions added (lesion edits)"),
     ]
 
 
@@ -125,7 +129,8 @@ def build_demo_report(out: Path) -> Path:
     sections.append(Section(
         "Real vs synthetic", ["Rows of (real test slice, its mask, the image synthesized from that mask)."],
         images=[(out / "ct-real-vs-cosingan.png", "CoSinGAN (randomized conditions)"), (out / "ct-real-vs-pix2pix.png", "pix2pix baseline"),
-                (out / "ct-synthetic-train" / "preview.png", "the synthetic training set (b)")],
+                (out / "ct-synthetic-train" / "preview.png", "the synthetic training set (b)"),
+                (out / "ct-lesion-edits" / "preview.png", "the one slice with new lesions (d)")],
     ))
     sections.append(Section(
         "Training data and the synthesizer",
@@ -178,9 +183,13 @@ def run_demo(out: Path, seed: int = 0, force: bool = False, console: Console | N
                        diversify="rc", limit=DEMO_SYNTH_LIMIT)
         synthesize_set(cosingan, "cosingan", cosingan.output_size, prepared, tmp / "ct-synthetic-cosingan", split="test", seed=seed, diversify="rc")
         synthesize_set(pix2pix, "pix2pix", pix2pix.output_size, prepared, tmp / "ct-synthetic-pix2pix", split="test", seed=seed)
+        console.print(f"[bold]4b. lesion model of the same slice[/]: {DEMO_EDITS} copies of it with new lesions added")
+        train_lesions(prepared, [slice_id], tmp / "lesion-run", seed=seed)
+        edit_set(tmp / "lesion-run", prepared, tmp / "ct-lesion-edits", "add", split="train", n_per_image=DEMO_EDITS, seed=seed, slice_ids=[slice_id])
         _real_vs_synthetic(prepared, tmp / "ct-synthetic-cosingan", tmp / "ct-real-vs-cosingan.png")
         _real_vs_synthetic(prepared, tmp / "ct-synthetic-pix2pix", tmp / "ct-real-vs-pix2pix.png")
-        console.print("[bold]5. segmenters[/] trained on (a) the one slice, (b) the synthetic set, (c) all real training slices; "
+        console.print("[bold]5. segmenters[/] trained on (a) the one slice, (b) the synthetic set, (c) all real training slices, "
+                      "(d) the one slice with lesion edits; "
                       "tested on the held-out patients")
         table = _segment(prepared, tmp, slice_id, seed, console)
         console.print(table)

@@ -1,0 +1,12 @@
+"""Lesion layouts and lesion editing learned from one or two annotated slices.
+
+Instead of re-rendering annotated masks (CoSinGAN, global-local cGAN), this package generates the
+lesion and puts it into REAL slices, so everything outside the lesion stays real (Hu et al., CVPR
+2023, label-free tumour synthesis; FreeTumor, Nat. Commun. 2025; CarveMix, MICCAI 2021 as the
+copy-paste baseline):
+
+* ``model``  -- ``LesionModel``: layout statistics and per-class appearance measured on the slice(s);
+* ``layout`` -- new infection label maps for any lung (``sample_layout``);
+* ``edit``   -- ``add_lesions`` / ``remove_lesions`` / ``paste_lesions`` on one slice;
+* ``run``    -- ``radsynth train lesions``, ``synth LESION_RUN --edit``, ``data layouts``.
+"""

@@ -1,0 +1,157 @@
+"""New infection label maps for any lung, drawn from a ``LesionModel``.
+
+A layout is a (H, W) uint8 map of the NEW lesions only (0 elsewhere, 2 GGO / infection, 3
+consolidation), every lesion pixel inside the lung. Per lesion:
+
+1. its lung side and count (``counts`` measured, or the prior's 1 + Poisson; bilateral with the
+   prior's probability);
+2. its centre: a lung pixel drawn with weight density(depth) x density(height), each density a
+   kernel estimate over the measured values mixed with the prior's Beta (``prior_weight``);
+3. its shape: an ellipse of the drawn area (a measured area jittered x exp(N(0, 0.3)), or the prior's
+   log-normal) and elongation, long axis along the pleura (perpendicular to the gradient of the
+   distance from the pleura), its boundary deformed by smooth noise, clipped to the lung;
+4. typed models: a consolidation core in a share of lesions (GGO rim around it), sized so that
+   consolidation's share of the infection matches the model's;
+5. its density: one slice shows one density per class, real lesions vary, so each lesion's offset
+   is scaled by exp(N(0, ``density_spread``)) and, within the lesion, by (1 + ``density_patchiness``
+   x smooth noise) (``Layout.density``; denser lesions also show fewer vessels, see ``edit``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.stats import beta as beta_distribution
+
+from radsynth.lesions.model import LesionModel, depth_map, height_map, lung_sides, scale_of
+
+KERNEL_WIDTH = 0.1  # kernel density bandwidth on the [0, 1] depth / height axes
+BOUNDARY_NOISE = 0.6  # amplitude of the smooth noise added to the ellipse's implicit function
+MIN_LUNG_PIXELS = 64  # at 128 px (scaled by area): a lung side smaller than this gets no lesion
+
+
+def _density(values: tuple[float, ...], prior: tuple[float, float], weight: float, grid: np.ndarray) -> np.ndarray:
+    """Mixture of the prior Beta pdf and a Gaussian kernel estimate over ``values``, evaluated on ``grid``."""
+    prior_pdf = beta_distribution.pdf(np.clip(grid, 1e-3, 1 - 1e-3), *prior)
+    if not values:
+        return prior_pdf
+    measured = np.asarray(values)[:, None]
+    kde = np.exp(-0.5 * ((grid[None, :] - measured) / KERNEL_WIDTH) ** 2).mean(0) / (KERNEL_WIDTH * math.sqrt(2 * math.pi))
+    return weight * prior_pdf + (1 - weight) * kde
+
+
+def _count(model: LesionModel, rng: np.random.Generator) -> int:
+    if model.counts and rng.random() >= model.prior_weight:
+        return int(rng.choice(model.counts))
+    return 1 + int(rng.poisson(model.prior.lesions_per_side - 1))
+
+
+def _area(model: LesionModel, rng: np.random.Generator) -> float:
+    if model.areas and rng.random() >= model.prior_weight:
+        return float(rng.choice(model.areas)) * math.exp(rng.normal(0, 0.3))
+    return model.prior.area_median * math.exp(rng.normal(0, model.prior.area_sigma))
+
+
+def _elongation(model: LesionModel, rng: np.random.Generator) -> float:
+    if model.elongations and rng.random() >= model.prior_weight:
+        return max(1.0, float(rng.choice(model.elongations)))
+    return max(1.0, model.prior.elongation * math.exp(rng.normal(0, 0.3)))
+
+
+def _smooth_noise(shape: tuple[int, int], sigma: float, rng: np.random.Generator) -> np.ndarray:
+    noise = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
+    return noise / max(noise.std(), 1e-6)
+
+
+def _blob(shape: tuple[int, int], centre: tuple[int, int], area: float, elongation: float, angle: float,
+          rng: np.random.Generator) -> np.ndarray:
+    """Implicit function f (H, W) of a deformed ellipse: f < 1 inside. Computed in a crop around ``centre``."""
+    minor = math.sqrt(area / (math.pi * elongation))
+    major = minor * elongation
+    reach = int(math.ceil(1.8 * major)) + 2
+    y0, y1 = max(centre[0] - reach, 0), min(centre[0] + reach + 1, shape[0])
+    x0, x1 = max(centre[1] - reach, 0), min(centre[1] + reach + 1, shape[1])
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    dy, dx = ys - centre[0], xs - centre[1]
+    along = dx * math.cos(angle) + dy * math.sin(angle)
+    across = -dx * math.sin(angle) + dy * math.cos(angle)
+    inner = (along / major) ** 2 + (across / minor) ** 2
+    inner += BOUNDARY_NOISE * _smooth_noise(inner.shape, max(minor / 2, 1.0), rng) * np.sqrt(inner).clip(0.3, 1.5) / 1.5
+    implicit = np.full(shape, np.inf, np.float32)
+    implicit[y0:y1, x0:x1] = inner
+    return implicit
+
+
+def _centres(label: np.ndarray, model: LesionModel, rng: np.random.Generator) -> tuple[list[tuple[int, int, int]], dict[int, int]]:
+    """Lesion centres (side, row, column) drawn as steps 1-2 of the module docstring, and each side's lung pixels."""
+    lung = label >= 1
+    scale = scale_of(label.shape)
+    sides = lung_sides(lung)
+    side_sizes = {s: int((sides == s).sum()) for s in (1, 2)}
+    usable = [s for s in (1, 2) if side_sizes[s] >= MIN_LUNG_PIXELS * scale**2]
+    if not usable:
+        return [], side_sizes
+    depth, height = depth_map(lung, sides), height_map(sides)
+    grid = np.linspace(0, 1, 101)
+    depth_pdf = _density(model.depths, model.prior.depth_beta, model.prior_weight, grid)
+    height_pdf = _density(model.heights, model.prior.height_beta, model.prior_weight, grid)
+    weights = depth_pdf[np.round(depth * 100).astype(int)] * height_pdf[np.round(height * 100).astype(int)] * lung
+    counts = {s: _count(model, rng) for s in usable}
+    if len(usable) == 2 and rng.random() >= model.prior.bilateral and sum(counts.values()) > 0:
+        counts[usable[int(rng.integers(2))]] = 0  # unilateral layout
+    if sum(counts.values()) == 0:
+        counts[usable[int(rng.integers(len(usable)))]] = 1  # every layout has a lesion
+    centres = []
+    for side, count in counts.items():
+        side_weights = (weights * (sides == side)).ravel()
+        if side_weights.sum() <= 0:
+            continue
+        for flat in rng.choice(side_weights.size, size=count, p=side_weights / side_weights.sum()):
+            centres.append((side, *divmod(int(flat), label.shape[1])))
+    return centres, side_sizes
+
+
+def lesion_centres(label: np.ndarray, model: LesionModel, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """(row, column) of the lesions a layout of this lung would hold (for pasting real lesions there)."""
+    return [(cy, cx) for _, cy, cx in _centres(label, model, rng)[0]]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """New lesions of one lung: ``labels`` (H, W) uint8 0 / 2 / 3 inside the lung; ``density`` (H, W) float32,
+    the factor on each lesion pixel's class offset (1 outside lesions)."""
+
+    labels: np.ndarray
+    density: np.ndarray
+
+
+def sample_layout(label: np.ndarray, model: LesionModel, rng: np.random.Generator) -> Layout:
+    """(H, W) schema label map (its lung = labels >= 1) -> the ``Layout`` of new lesions inside that lung."""
+    lung = label >= 1
+    scale = scale_of(label.shape)
+    out = np.zeros(label.shape, np.uint8)
+    density = np.ones(label.shape, np.float32)
+    centres, side_sizes = _centres(label, model, rng)
+    if not centres:
+        return Layout(out, density)
+    distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(lung), 2.0 * scale)
+    normal_y, normal_x = np.gradient(distance)
+    for side, cy, cx in centres:
+        area = min(_area(model, rng), 0.5) * side_sizes[side]
+        angle = math.atan2(normal_y[cy, cx], normal_x[cy, cx]) + math.pi / 2  # long axis along the pleura
+        implicit = _blob(label.shape, (cy, cx), max(area, 4 * scale**2), _elongation(model, rng), angle, rng)
+        lesion = (implicit < 1) & lung
+        if not lesion.any():
+            continue
+        fresh = lesion & (out == 0)
+        out[fresh] = 2
+        patchy = 1 + model.prior.density_patchiness * _smooth_noise(label.shape, 2.0 * scale, rng)
+        density[fresh] = (math.exp(rng.normal(0, model.prior.density_spread)) * np.clip(patchy, 0.3, None))[fresh]
+        if model.typed and model.consolidation_share > 0 and rng.random() < min(1.0, 2 * model.consolidation_share):
+            core_share = min(0.8, model.consolidation_share / min(1.0, 2 * model.consolidation_share))
+            threshold = float(np.quantile(implicit[lesion], core_share))
+            out[lesion & (implicit <= threshold)] = 3
+    return Layout(out, density)

@@ -1,0 +1,194 @@
+"""The lesion run and the sets made with it.
+
+* ``train_lesions``: ``radsynth train lesions --data SET --slice ID [--slice ID2] --out RUN`` measures a
+  ``LesionModel`` on the slice(s) and keeps their lesions as crops: ``RUN/run.json`` (method
+  ``lesions``, the model, provenance), ``RUN/lesions.npz`` (crops for ``--edit paste``),
+  ``RUN/preview.png`` (the slices with their labels, then layouts drawn for them).
+* ``edit_set``: ``radsynth synth RUN --edit add|remove|paste --images SET --out DIR``: each slice of
+  SET (a split, or chosen ids) edited ``n_per_image`` times, written as a synthetic set (the
+  prepared-set format, each row keeping its source slice's patient and split, so evaluation's
+  leakage rules apply unchanged).
+* ``write_layouts``: ``radsynth data layouts --lungs SET --model RUN --out DIR``: label maps with the
+  lung of SET's slices and generated infection (their own infection label becomes lung), with the
+  slice's image edited to match (its infection removed, the new lesions added). Any mask-conditional
+  run renders them with ``radsynth synth RUN --conditions DIR``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from radsynth.atomic import atomic_output_dir, check_output_free
+from radsynth.data.slices import SliceSet
+from radsynth.errors import InputError
+from radsynth.evaluate.protocols import set_flags
+from radsynth.lesions.edit import DEFAULT_MARGIN, LesionCrop, add_lesions, lesion_crops, paste_lesions, remove_lesions
+from radsynth.lesions.layout import lesion_centres, sample_layout
+from radsynth.lesions.model import LesionModel, learn
+from radsynth.provenance import provenance
+from radsynth.report.grids import overlay, tile
+from radsynth.synth.base import load_training_data, read_run
+from radsynth.synth.export import SyntheticSlice, write_synthetic_set
+
+METHOD = "lesions"
+EDITS = ("add", "remove", "paste")
+MODEL_FILE = "run.json"
+CROPS_FILE = "lesions.npz"
+
+
+def _seed(seed: int, what: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, index, *what.encode()])
+
+
+def _save_png(path: Path, panels: list[np.ndarray], columns: int) -> None:
+    from PIL import Image
+
+    Image.fromarray(tile(panels, columns)).save(path)
+
+
+def train_lesions(data: Path, slice_ids: list[str], out: Path, seed: int = 0, prior_weight: float = 0.5, force: bool = False) -> Path:
+    """Measure the lesion model of the annotated slice(s) ``slice_ids`` (``["auto"]``: the best-ranked train slice)."""
+    if not slice_ids:
+        raise InputError("--slice", "train lesions learns from one or two annotated slices: give --slice ID (or auto)")
+    if not 0 <= prior_weight <= 1:
+        raise InputError("--set", f"prior_weight must lie in [0, 1], got {prior_weight}")
+    training = load_training_data(Path(data), None, tuple(slice_ids))
+    dataset = SliceSet(data)
+    _, typed = set_flags(dataset)
+    images = [image[0].numpy() for image in training.images]
+    labels = [label.numpy() for label in training.labels]
+    without = [i for i, label in zip(training.ids, labels) if not (label >= 2).any()]
+    if without:
+        raise InputError(data, f"slice(s) {', '.join(without)} hold no infection label; the lesion model learns from annotated lesions")
+    model = learn(images, labels, typed, training.ids, prior_weight)
+    crops = [c for image, label in zip(images, labels) for c in lesion_crops(image, label, typed)]
+    config = {"slice_ids": training.ids, "seed": seed, "prior_weight": prior_weight}
+    record = {
+        "method": METHOD, "config": config,
+        "data": {"source": training.source, "slice_ids": training.ids, "patients": training.patients},
+        "model": model.to_json(), "crops": len(crops), "provenance": provenance(seed, config),
+    }
+    with atomic_output_dir(Path(out), force) as tmp:
+        (tmp / MODEL_FILE).write_text(json.dumps(record, indent=2), encoding="utf-8")
+        np.savez_compressed(tmp / CROPS_FILE, **{f"image_{i}": c.image for i, c in enumerate(crops)},
+                            **{f"label_{i}": c.label for i, c in enumerate(crops)})
+        panels = [overlay(image, label) for image, label in zip(images, labels)]
+        rng = _seed(seed, "preview", 0)
+        for image, label in zip(images, labels):
+            lung = np.where(label >= 1, 1, 0).astype(np.uint8)
+            for _ in range(3):
+                panels.append(overlay(image, np.maximum(lung, sample_layout(label, model, rng).labels)))
+        _save_png(tmp / "preview.png", panels, 4)
+    return Path(out)
+
+
+def load_lesion_run(run: Path) -> tuple[dict[str, Any], LesionModel, list[LesionCrop]]:
+    """(run.json, model, crops) of a lesion run."""
+    record = read_run(run)
+    if record.get("method") != METHOD:
+        raise InputError(run, f"is a '{record.get('method')}' run, not a lesion run (radsynth train lesions)")
+    archive = np.load(Path(run) / CROPS_FILE)
+    crops = [LesionCrop(archive[f"image_{i}"], archive[f"label_{i}"]) for i in range(int(record["crops"]))]
+    return record, LesionModel.from_json(record["model"]), crops
+
+
+def _run_hash(run: Path) -> str:
+    return hashlib.sha256((Path(run) / MODEL_FILE).read_bytes() + (Path(run) / CROPS_FILE).read_bytes()).hexdigest()
+
+
+def _rows(dataset: SliceSet, slice_ids: list[str] | None, limit: int | None) -> list[int]:
+    if slice_ids:
+        index = {row["id"]: i for i, row in enumerate(dataset.rows)}
+        missing = [s for s in slice_ids if s not in index]
+        if missing:
+            raise InputError(dataset.root, f"no slice with id {', '.join(missing)} in the chosen split")
+        chosen = [index[s] for s in slice_ids]
+    else:
+        chosen = list(range(len(dataset)))
+    with_lung = [i for i in chosen if dataset.rows[i]["label"] and bool((dataset[i][1] >= 1).any())]
+    if not with_lung:
+        raise InputError(dataset.root, "no slice with a lung label to edit")
+    return with_lung[:limit] if limit else with_lung
+
+
+def edit_one(mode: str, image: np.ndarray, label: np.ndarray, model: LesionModel, crops: list[LesionCrop],
+             rng: np.random.Generator, margin: int = DEFAULT_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+    """One edit of one slice: image (H, W) in [-1, 1], label (H, W) -> (image, label)."""
+    if mode == "add":
+        layout = sample_layout(label, model, rng)
+        return add_lesions(image, label, layout.labels, model, margin, layout.density)
+    if mode == "remove":
+        return remove_lesions(image, label, rng, margin)
+    if mode == "paste":
+        if not crops:
+            raise InputError("--edit paste", "the lesion run kept no lesion crops")
+        return paste_lesions(image, label, crops, lesion_centres(label, model, rng), rng, margin)
+    raise InputError("--edit", f"unknown edit '{mode}'; expected one of {', '.join(EDITS)}")
+
+
+def edit_set(run: Path, images: Path, out: Path, mode: str, split: str | None = "train", n_per_image: int = 1,
+             seed: int = 0, slice_ids: list[str] | None = None, limit: int | None = None, margin: int = DEFAULT_MARGIN,
+             force: bool = False, progress: Callable[[int], None] | None = None) -> Path:
+    """Edit the slices of ``images`` with the lesion run ``run`` and write the synthetic set ``out``."""
+    if mode not in EDITS:
+        raise InputError("--edit", f"unknown edit '{mode}'; expected one of {', '.join(EDITS)}")
+    check_output_free(Path(out), force)
+    _, model, crops = load_lesion_run(run)
+    dataset = SliceSet(images, split=split, cache=False)
+    has_lung, typed = set_flags(dataset)
+    if not has_lung:
+        raise InputError(images, "has no lung labels; lesions are placed inside the lung")
+    if model.typed and not typed:
+        model = LesionModel.from_json({**model.to_json(), "typed": False})
+    items = []
+    for done, index in enumerate(_rows(dataset, slice_ids, limit)):
+        image, label, meta = dataset[index]
+        for copy in range(n_per_image):
+            rng = _seed(seed, mode, index * n_per_image + copy)
+            edited, new_label = edit_one(mode, image[0].numpy(), label.numpy(), model, crops, rng, margin)
+            items.append(SyntheticSlice(image=edited, label=new_label.astype(np.uint8), patient=meta["patient"], split=meta["split"],
+                                        slice_index=int(meta["slice_index"] or 0), condition_id=meta["id"], seed=seed, diversifier=mode))
+        if progress:
+            progress((done + 1) * n_per_image)
+    info = {"seed": seed, "edit": mode, "margin": margin, "lesion_run": str(Path(run).resolve()), "has_lung": True,
+            "infection_typed": typed, "config": {"edit": mode, "n_per_image": n_per_image, "split": split, "margin": margin}}
+    preview = lambda folder: _save_png(folder / "preview.png", [overlay(i.image, i.label) for i in items[:16]], 4)  # noqa: E731
+    return write_synthetic_set(Path(out), items, f"lesions-{mode}", _run_hash(run), str(Path(images).resolve()), info,
+                               force=force, add_files=preview)
+
+
+def write_layouts(lungs: Path, run: Path, out: Path, split: str | None = "train", n_per_lung: int = 1, seed: int = 0,
+                  limit: int | None = None, margin: int = DEFAULT_MARGIN, force: bool = False,
+                  progress: Callable[[int], None] | None = None) -> Path:
+    """Label maps with the lung of ``lungs``' slices and generated infection, images edited to match (see module)."""
+    check_output_free(Path(out), force)
+    _, model, _ = load_lesion_run(run)
+    dataset = SliceSet(lungs, split=split, cache=False)
+    has_lung, typed = set_flags(dataset)
+    if not has_lung:
+        raise InputError(lungs, "has no lung labels; layouts need the lung")
+    if model.typed and not typed:
+        model = LesionModel.from_json({**model.to_json(), "typed": False})
+    items = []
+    for done, index in enumerate(_rows(dataset, None, limit)):
+        image, label, meta = dataset[index]
+        for copy in range(n_per_lung):
+            rng = _seed(seed, "layout", index * n_per_lung + copy)
+            clean_image, lung_label = remove_lesions(image[0].numpy(), label.numpy(), rng, margin)
+            layout = sample_layout(lung_label, model, rng)
+            edited, new_label = add_lesions(clean_image, lung_label, layout.labels, model, margin, layout.density)
+            items.append(SyntheticSlice(image=edited, label=new_label.astype(np.uint8), patient=meta["patient"], split=meta["split"],
+                                        slice_index=int(meta["slice_index"] or 0), condition_id=meta["id"], seed=seed, diversifier="layout"))
+        if progress:
+            progress((done + 1) * n_per_lung)
+    info = {"seed": seed, "layouts": True, "lesion_run": str(Path(run).resolve()), "has_lung": True, "infection_typed": typed,
+            "config": {"n_per_lung": n_per_lung, "split": split, "margin": margin}}
+    preview = lambda folder: _save_png(folder / "preview.png", [overlay(i.image, i.label) for i in items[:16]], 4)  # noqa: E731
+    return write_synthetic_set(Path(out), items, "lesions-layout", _run_hash(run), str(Path(lungs).resolve()), info,
+                               force=force, add_files=preview)
