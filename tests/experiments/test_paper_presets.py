@@ -113,7 +113,14 @@ def one_step(key: str, config) -> None:
         raise AssertionError(f"no step for {key}")
 
 
-@pytest.mark.parametrize("name", list(EXPERIMENTS))
+PAPER_EXPERIMENTS = [name for name, spec in EXPERIMENTS.items() if "paper" in spec.presets]
+
+
+def test_every_paper_has_a_paper_preset():
+    assert {"cosingan", "ct-cgan", "cxr-cyclegan", "cxr-pix2pix"} <= set(PAPER_EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", PAPER_EXPERIMENTS)
 def test_paper_preset_loads_and_each_network_takes_a_step(name):
     configs = paper_configs(name)
     assert configs, name

@@ -16,8 +16,9 @@ from radsynth.synth.registry import method_entry
 DATA_RECORD = "data.json"
 
 
-def prepare_stage(data: Path, size: int, seed: int, keep: str = "all"):
-    """Stage ``prepare``: use a prepared set as it is, or prepare a source at ``size`` px (slices ``keep``) into the stage folder."""
+def prepare_stage(data: Path, size: int, seed: int, keep: str = "all", fractions: dict[str, float] | None = None):
+    """Stage ``prepare``: use a prepared set as it is, or prepare a source at ``size`` px (slices ``keep``; patient split
+    ``fractions``, default the source's own split or 0.7 / 0.1 / 0.2) into the stage folder."""
 
     def run(ctx: StageContext) -> None:
         source = Path(data).resolve()
@@ -25,7 +26,7 @@ def prepare_stage(data: Path, size: int, seed: int, keep: str = "all"):
             prepared = source
         else:
             prepared = ctx.folder / "set"
-            prepare(open_source(source), prepared, PrepareOptions(size=size, seed=seed, keep=keep), force=True)
+            prepare(open_source(source), prepared, PrepareOptions(size=size, seed=seed, keep=keep, fractions=fractions), force=True)
         atomic_write_text(ctx.folder / DATA_RECORD, json.dumps({"source": str(source), "prepared": str(prepared), "size": size}))
 
     return run

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from radsynth.config import merge
 from radsynth.errors import InputError
-from radsynth.experiments import cosingan, ct_cgan, cxr_cyclegan, cxr_pix2pix
+from radsynth.experiments import cosingan, ct_cgan, cxr_cyclegan, cxr_pix2pix, lesions
 from radsynth.experiments.stages import RECORD, Stage, run_stages, start_run
 
 
@@ -30,6 +30,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "ct-cgan": Experiment("ct-cgan", ct_cgan.TITLE, ct_cgan.PRESETS, ct_cgan.stages, ct_cgan.build_report),
     "cxr-cyclegan": Experiment("cxr-cyclegan", cxr_cyclegan.TITLE, cxr_cyclegan.PRESETS, cxr_cyclegan.stages, cxr_cyclegan.build_report),
     "cxr-pix2pix": Experiment("cxr-pix2pix", cxr_pix2pix.TITLE, cxr_pix2pix.PRESETS, cxr_pix2pix.stages, cxr_pix2pix.build_report),
+    "lesions": Experiment("lesions", lesions.TITLE, lesions.PRESETS, lesions.stages, lesions.build_report),  # radsynth's own, no paper preset
 }
 
 

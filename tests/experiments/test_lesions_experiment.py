@@ -1,0 +1,48 @@
+"""`radsynth experiment lesions` in miniature on phantom data: every row trains, the report pairs patients."""
+
+import json
+
+import pytest
+from rich.console import Console
+
+from radsynth.data import phantom
+from radsynth.data.slices import SliceSet
+from radsynth.experiments.lesions import paired_table, seeds_table
+from radsynth.experiments.run import run_experiment
+from radsynth.experiments.stages import DONE
+from test_report_html import check_page
+
+QUIET = Console(quiet=True)
+MINI = {
+    "size": 32, "edits": 4, "seeds": [0, 1], "split": {"train": 0.5, "val": 0.0, "test": 0.5},
+    "cosingan_settings": {"scales": [32], "generator_downs": [4], "discriminator_convs": [6], "ngf": 4, "ndf": 4, "stage1_steps": 2,
+                          "stage2_steps": 1, "feature_unet_steps": 1, "sample_every": 2, "checkpoint_every": 2},
+    "segment": {"size": 32, "epochs": 1, "samples_per_epoch": 8, "unet_features": [4, 4, 8, 8, 8, 4]},
+}
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_lesions_experiment_trains_every_row_and_reports_paired_differences(tmp_path, preset):
+    phantom.write_ct_phantom(tmp_path / "ct", 4, 6, 64, 0)
+    run = tmp_path / "run"
+    page = run_experiment("lesions", tmp_path / "ct", run, preset, MINI, console=QUIET)
+    done = {p.parent.name for p in run.glob(f"*/{DONE}")}
+    rows = ["sin", "paste", "edits", "real-edited", "oc"] + (["cosingan-masks", "cosingan-layouts"] if preset == "full" else [])
+    assert {f"seg-{r}-s{s}" for r in rows for s in (0, 1)} <= done
+    assert ("train-cosingan" in done) == (preset == "full")
+    slice_a = json.loads((run / "choose-slice" / "slice.json").read_text())["a"]
+    edits = SliceSet(run / "edit-one-add" / "set")
+    assert len(edits) == 4 and {r["condition_id"] for r in edits.rows} == {slice_a}
+    train = SliceSet(run / "prepare" / "set", "train")
+    test_patients = set(SliceSet(run / "prepare" / "set", "test").patients)
+    real_edited = json.loads((run / "seg-real-edited-s0" / "results.json").read_text())["training_set"]
+    assert real_edited["real_images"] == real_edited["synthetic_images"] == len(train)
+    assert not set(real_edited["patients"]) & test_patients
+    one = json.loads((run / "seg-edits-s1" / "results.json").read_text())
+    assert one["seed"] == 1 and one["training_set"]["synthetic_images"] == 4 and one["training_set"]["samples_seen"] == 8
+    table = seeds_table(run, json.loads((run / "experiment.json").read_text())["settings"], "infection")
+    assert "| one slice + lesion edits |" in table and table.count("\n") == len(rows) + 1
+    paired = paired_table(run, json.loads((run / "experiment.json").read_text())["settings"])
+    assert f"of {len(test_patients)} |" in paired and "real + edited - OC-TS" in paired
+    assert "one slice + lesion edits" in (run / "results.md").read_text()
+    check_page(page)
