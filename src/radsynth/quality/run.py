@@ -36,6 +36,7 @@ from radsynth.quality.config import QualityConfig
 from radsynth.quality.distribution import frechet_distance, kernel_distance
 from radsynth.quality.diversity import diversity
 from radsynth.quality.features import Extractor, build_extractor, extract
+from radsynth.quality.fidelity import fidelity, ratios
 from radsynth.quality.memorisation import audit, calibrate, closest_pairs, pixel_vectors
 from radsynth.quality.paired import paired_scores, summarise_scores
 from radsynth.quality.segscore import Segmenter, load_segmenters, segmentation_score
@@ -116,6 +117,7 @@ class Reference:
         self.extractor = extractor
         self.config = config
         self.ids = {row["id"]: k for k, row in enumerate(self.set.rows)}
+        self.fidelity = fidelity(self.set.images, self.set.labels) if self.set.labels is not None else None
         self.pixels = pixel_vectors(self.set.images)
         self.features = extract(extractor, self.set.images, config.batch_size) if extractor else None
         self.lung_features = None
@@ -145,6 +147,7 @@ class Reference:
             "heldout_images": len(self.heldout),
             "heldout_patients": sorted({self.all.rows[i]["patient"] for i in self.heldout}),
             "has_labels": self.set.labels is not None,
+            "fidelity": self.fidelity,
         }
 
 
@@ -249,6 +252,9 @@ def score_set(data: ImageSet, kind: str, reference: Reference, segmenters: list[
         {s.name: segmentation_score(s, data.images, data.labels, batch_size=config.batch_size) for s in segmenters}
         if data.labels is not None else {}
     )
+    if labels is not None and reference.fidelity is not None:
+        measured = fidelity(data.images, data.labels)
+        result["fidelity"] = {**measured, "ratio_to_reference": ratios(measured, reference.fidelity)}
     result["diversity"] = diversity(data.images, [condition_key(r) for r in data.rows], config.diversity_pairs, config.seed)
     result["memorisation"] = _memorisation(data, images, features, reference)
     result["ids"] = [r["id"] for r in data.rows]

@@ -136,6 +136,29 @@ def memorisation_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def fidelity_table(results: dict[str, Any]) -> str:
+    """Offsets of the labelled regions from lung and lung texture, each as a ratio to the real reference's."""
+    ref = results["reference"].get("fidelity")
+    if not ref:
+        return "No label maps in the real reference: no fidelity measures."
+    lines = ["| Set | GGO - lung | consolidation - lung | infection - lung | lung texture (HF energy) |", "|---|---|---|---|---|"]
+
+    def cell(value: float | None, ratio: float | None) -> str:
+        if value is None or value != value:
+            return DASH
+        return f"{value:.3f}" + ("" if ratio is None or ratio != ratio else f" ({ratio:.2f} x)")
+
+    keys = ("ggo_minus_lung", "consolidation_minus_lung", "infection_minus_lung", "lung_hf_energy")
+    lines.append("| Real (reference) | " + " | ".join(cell(ref.get(k), None) for k in keys) + " |")
+    for s in results["sets"]:
+        fid = s.get("fidelity")
+        if not fid:
+            lines.append(f"| {s['name']} | " + " | ".join([DASH] * len(keys)) + " |")
+            continue
+        lines.append(f"| {s['name']} | " + " | ".join(cell(fid.get(k), fid["ratio_to_reference"].get(k)) for k in keys) + " |")
+    return "\n".join(lines)
+
+
 def _names(names: list[str], most: int = 8) -> str:
     if not names:
         return DASH
@@ -175,6 +198,12 @@ def quality_markdown(results: dict[str, Any]) -> str:
         "real reference (lung only: both sides black outside their lung)."
     )
     parts += [f"- {n}" for n in notes]
+    parts += ["", "## Does the set carry the disease? (fidelity)", "", fidelity_table(results), ""]
+    parts.append(
+        "Mean intensity on [0, 1] of each labelled region minus that of healthy lung (label 1), pooled over every pixel of the "
+        "set; lung texture: mean absolute 4-neighbour Laplacian over healthy-lung pixels whose four neighbours are lung. In "
+        "brackets: the ratio to the real reference's value (1 = as real; 0 = no disease / no texture)."
+    )
     parts += ["", "## Segmentation-based quality score (CoSinGAN Table 1)", "", segmentation_table(results), ""]
     if results.get("segmenters"):
         described = "; ".join(f"{s['name']}: `{s['path']}` (trained on `{s.get('trained_on')}`, {s.get('num_classes')} classes, {s.get('size')} px)" for s in results["segmenters"])

@@ -1,0 +1,60 @@
+"""Fidelity measures: region offsets and lung texture, against hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from radsynth.quality.fidelity import fidelity, ratios
+
+
+def _image_and_labels():
+    unit = np.full((1, 8, 8), 0.9, np.float32)  # body
+    labels = np.zeros((1, 8, 8), np.int64)
+    labels[0, 1:7, 1:7] = 1
+    unit[0][labels[0] == 1] = 0.3
+    labels[0, 2, 2] = 2
+    unit[0, 2, 2] = 0.5
+    labels[0, 5, 5] = 3
+    unit[0, 5, 5] = 0.8
+    return torch.from_numpy(unit * 2 - 1)[:, None], torch.from_numpy(labels)
+
+
+def test_offsets_and_texture_match_a_hand_computation():
+    images, labels = _image_and_labels()
+    measured = fidelity(images, labels)
+    assert measured["lung"] == pytest.approx(0.3, abs=1e-6)
+    assert measured["ggo_minus_lung"] == pytest.approx(0.2, abs=1e-6)
+    assert measured["consolidation_minus_lung"] == pytest.approx(0.5, abs=1e-6)
+    assert measured["infection_minus_lung"] == pytest.approx(0.35, abs=1e-6)
+    # healthy pixels with four healthy neighbours: rows/cols 2..5 inside the 6x6 lung, minus (2,2), (5,5) and their neighbours.
+    # Only pixels next to the GGO (0.2 brighter) or consolidation (0.5 brighter) pixel have a non-zero Laplacian.
+    labels0 = labels[0].numpy()
+    inner = [(r, c) for r in range(1, 7) for c in range(1, 7)
+             if labels0[r, c] == 1 and all(labels0[r + dr, c + dc] == 1 for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)))]
+    unit = (images[0, 0].numpy() + 1) / 2
+    expected = np.mean([abs(unit[r - 1, c] + unit[r + 1, c] + unit[r, c - 1] + unit[r, c + 1] - 4 * unit[r, c]) for r, c in inner])
+    assert measured["lung_hf_energy"] == pytest.approx(expected, abs=1e-6) and expected == 0.0  # the lesions' neighbours are not "inner"
+    assert measured["pixels"]["lung_texture"] == len(inner)
+
+
+def test_texture_sees_vessels_and_ratios_divide_by_the_reference():
+    images, labels = _image_and_labels()
+    flat = fidelity(images, labels)
+    vessel = images.clone()
+    vessel[0, 0, 4, 3] = 0.2 * 2 - 1 + 0.6  # one healthy pixel 0.3 brighter than its neighbours
+    textured = fidelity(vessel, labels)
+    assert textured["lung_hf_energy"] > 0
+    half = images.clone()
+    half[0, 0][labels[0] == 2] = (0.4 * 2 - 1)  # GGO offset 0.1 instead of 0.2
+    r = ratios(fidelity(half, labels), flat)
+    assert r["ggo_minus_lung"] == pytest.approx(0.5, abs=1e-5) and r["consolidation_minus_lung"] == pytest.approx(1.0, abs=1e-5)
+    assert math.isnan(r["lung_hf_energy"])  # the reference has no texture: no ratio
+
+
+def test_a_set_without_consolidation_has_no_consolidation_offset():
+    images, labels = _image_and_labels()
+    labels = torch.where(labels == 3, torch.ones_like(labels), labels)
+    measured = fidelity(images, labels)
+    assert math.isnan(measured["consolidation"]) and math.isnan(measured["consolidation_minus_lung"])
