@@ -31,6 +31,7 @@ from radsynth.atomic import atomic_output_dir, check_output_free
 from radsynth.config import config_to_dict
 from radsynth.errors import InputError
 from radsynth.results import read_results_file
+from radsynth.progress import progress_bar
 from radsynth.provenance import provenance, versions
 from radsynth.quality.config import QualityConfig
 from radsynth.quality.distribution import frechet_distance, kernel_distance
@@ -310,9 +311,11 @@ def assess_quality(
         sets.append((data, "synthetic" if data.synthetic else "real"))
 
     scored = []
-    for data, kind in sets:
-        say(f"scoring {data.name} ({len(data.rows)} images)")
-        scored.append(score_set(data, kind, reference, loaded))
+    with progress_bar("scoring sets", len(sets)) as update:
+        for data, kind in sets:
+            say(f"scoring {data.name} ({len(data.rows)} images)")
+            scored.append(score_set(data, kind, reference, loaded))
+            update(len(scored))
 
     results = {
         "format": RESULTS_FORMAT,
