@@ -36,7 +36,8 @@ from radsynth.provenance import provenance, versions
 from radsynth.quality.config import QualityConfig
 from radsynth.quality.distribution import frechet_distance, kernel_distance
 from radsynth.quality.diversity import diversity
-from radsynth.quality.features import Extractor, build_extractor, extract
+from radsynth.quality.features import Extractor, build_extractor, extract, split_features
+from radsynth.quality.frd import frd_description, frd_score, require_frd, subsample
 from radsynth.quality.memorisation import audit, calibrate, closest_pairs, pixel_vectors
 from radsynth.quality.paired import paired_scores, summarise_scores
 from radsynth.quality.segscore import Segmenter, load_segmenters, segmentation_score
@@ -97,7 +98,7 @@ def _jsonable(value: Any) -> Any:
 class Reference:
     """The real reference (one split of --real) with what every set is compared against."""
 
-    def __init__(self, real: ImageSet, split: str, extractor: Extractor | None, config: QualityConfig) -> None:
+    def __init__(self, real: ImageSet, split: str, extractor: Extractor | None, config: QualityConfig, with_frd: bool = False) -> None:
         klass = config.reference_class
         if klass and klass not in {row["klass"] for row in real.rows}:
             classes = sorted({row["klass"] for row in real.rows if row["klass"]})
@@ -116,6 +117,7 @@ class Reference:
         self.size = real.size
         self.extractor = extractor
         self.config = config
+        self.with_frd = with_frd
         self.ids = {row["id"]: k for k, row in enumerate(self.set.rows)}
         self.pixels = pixel_vectors(self.set.images)
         self.features = extract(extractor, self.set.images, config.batch_size) if extractor else None
@@ -189,6 +191,20 @@ def _distribution(reference: Reference, images: Tensor, lung_images: Tensor | No
     return out
 
 
+def _frd(reference: Reference, images: Tensor, labels: Tensor | None, lung_images: Tensor | None) -> dict[str, dict[str, Any]]:
+    """FRD of a set's images (at the reference size) against the reference: whole image, and the lung only
+    (lung-masked images, features inside the lung mask) when both sides have labels."""
+    config, real = reference.config, reference.set
+    keep_real = subsample(len(real.images), config.frd_max_images, config.seed, salt=0)
+    keep = subsample(len(images), config.frd_max_images, config.seed, salt=1)
+    sizes = {"frd_n_real": len(keep_real), "frd_n": len(keep)}
+    out = {"complemented": {"frd": frd_score(real.images[keep_real], images[keep]), **sizes}}
+    if lung_images is not None and labels is not None and real.labels is not None:
+        real_lung = lung_masked(real.images[keep_real], real.labels[keep_real])
+        out["lung_only"] = {"frd": frd_score(real_lung, lung_images[keep], real.labels[keep_real] > 0, labels[keep] > 0), **sizes}
+    return out
+
+
 def _own_reference(data: ImageSet, reference: Reference) -> list[int | None] | None:
     """Reference index of each synthetic image's own condition image, when its condition set is the real set."""
     if not data.synthetic:
@@ -245,6 +261,10 @@ def score_set(data: ImageSet, kind: str, reference: Reference, segmenters: list[
     result["paired"] = _paired(data) if kind != "real-heldout" else {"refused": "real images: nothing to pair with"}
     distribution = _distribution(reference, images, lung_images)
     features = distribution.pop("_features") if distribution else None
+    if reference.with_frd:
+        distribution = distribution or {}
+        for group, values in _frd(reference, images, labels, lung_images).items():
+            distribution.setdefault(group, {}).update(values)
     result["distribution"] = distribution
     result["segmentation"] = (
         {s.name: segmentation_score(s, data.images, data.labels, batch_size=config.batch_size) for s in segmenters}
@@ -291,7 +311,10 @@ def assess_quality(
     torch_device = resolve_device(device)
     say = log or (lambda text: None)
     segmenter_paths = [segmenter_path(p) for p in (segmenters or [])]
-    extractor = build_extractor(features, segmenter_paths)
+    extractor_spec, with_frd = split_features(features)
+    if with_frd:
+        require_frd()
+    extractor = build_extractor(extractor_spec, segmenter_paths)
     if extractor is not None:
         extractor = replace(extractor, module=extractor.module.to(torch_device))
     loaded = load_segmenters(segmenter_paths)
@@ -300,7 +323,7 @@ def assess_quality(
 
     say(f"reading the real set {real}")
     real_set = load_set(Path(real), name="Real")
-    reference = Reference(real_set, config.reference_split, extractor, config)
+    reference = Reference(real_set, config.reference_split, extractor, config, with_frd)
     sets: list[tuple[ImageSet, str]] = []
     if config.heldout_row and reference.heldout:
         sets.append((_subset(real_set, reference.heldout, HELDOUT_NAME), "real-heldout"))
@@ -325,6 +348,7 @@ def assess_quality(
             "sha256": extractor.sha256, "dims": extractor.dims, "layers": extractor.layers,
         },
         "features_spec": features,
+        "frd": {**frd_description(), "max_images": config.frd_max_images} if with_frd else None,
         "segmenters": [s.describe() for s in loaded],
         "calibration": reference.calibration,
         "sets": [],
