@@ -7,9 +7,8 @@ import sys
 
 from rich.console import Console
 
-from radsynth.progress import Pacer, PlainProgress, progress_bar
-
-LINE = re.compile(r"^radsynth \d\d:\d\d:\d\d (?P<what>[^:]+): (?P<done>\d+)/(?P<total>\d+) \(\d+%\)(?P<rest>.*)$")
+from radsynth.progress import LINE_PATTERN as LINE
+from radsynth.progress import Pacer, PlainProgress, progress_bar, without_progress
 
 
 class FakeClock:
@@ -101,3 +100,4 @@ def test_piped_training_prints_progress_lines(phantom_prepared, tmp_path):
     assert all(m["what"] == "train" and m["total"] == "40" for m in lines)
     assert all(re.search(r"\| d [-\d.e]+ g_adv [-\d.e]+ .*\| elapsed \d+:\d\d:\d\d \| ETA \d+:\d\d:\d\d$", m["rest"]) for m in lines)
     assert lines[-1]["rest"].endswith("ETA 0:00:00")
+    assert without_progress(proc.stdout).splitlines()[-1].startswith("trained pix2pix into")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +32,7 @@ from radsynth import distributed
 PERIOD_S = 30.0  # a plain line at least this often (while progress is reported)
 FRACTION = 0.05  # ... and after this share of the total
 SHOWN_LOSSES = 4  # losses beside the terminal bar
+LINE_PATTERN = re.compile(r"^radsynth \d\d:\d\d:\d\d (?P<what>[^:]+): (?P<done>\d+)/(?P<total>\d+) \(\d+%\)(?P<rest>.*)$")  # a plain line
 
 
 class Update(Protocol):
@@ -103,6 +105,11 @@ class PlainProgress:
         self.sums, self.counts = {}, {}
         stream = self.stream or sys.stderr  # looked up now: tests and redirections replace sys.stderr
         print(progress_line(self.description, done, self.total, elapsed, rate, means), file=stream, flush=True)
+
+
+def without_progress(text: str) -> str:
+    """``text`` (a captured stderr) without its plain progress lines."""
+    return "\n".join(line for line in text.splitlines() if not LINE_PATTERN.match(line))
 
 
 @contextlib.contextmanager
