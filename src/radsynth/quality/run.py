@@ -19,6 +19,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
@@ -235,8 +236,13 @@ def _closest_png(path: Path, images: Tensor, reference: Reference, pixel: dict[s
     return [{"image": i, "reference_id": reference.set.rows[r]["id"], "reference_patient": reference.set.rows[r]["patient"], "rmse": d} for i, r, d in pairs]
 
 
-def score_set(data: ImageSet, kind: str, reference: Reference, segmenters: list[Segmenter]) -> tuple[dict[str, Any], Tensor]:
-    """All scores of one set; returns (the JSON-ready dict, its images at the reference size for the PNG)."""
+SCORE_PARTS = 5  # paired, distribution, segmentation, diversity, memorisation: the progress units of one set
+
+
+def score_set(data: ImageSet, kind: str, reference: Reference, segmenters: list[Segmenter],
+              part_done: Callable[[], None] = lambda: None) -> tuple[dict[str, Any], Tensor]:
+    """All scores of one set; returns (the JSON-ready dict, its images at the reference size for the PNG).
+    ``part_done()`` after each of the ``SCORE_PARTS`` parts (progress)."""
     config = reference.config
     started = time.perf_counter()
     images, labels = data.at_size(reference.size)
@@ -259,6 +265,7 @@ def score_set(data: ImageSet, kind: str, reference: Reference, segmenters: list[
         "region_only": data.lung_only is not None,
     }
     result["paired"] = _paired(data) if kind != "real-heldout" else {"refused": "real images: nothing to pair with"}
+    part_done()
     distribution = _distribution(reference, images, lung_images)
     features = distribution.pop("_features") if distribution else None
     if reference.with_frd:
@@ -266,12 +273,16 @@ def score_set(data: ImageSet, kind: str, reference: Reference, segmenters: list[
         for group, values in _frd(reference, images, labels, lung_images).items():
             distribution.setdefault(group, {}).update(values)
     result["distribution"] = distribution
+    part_done()
     result["segmentation"] = (
         {s.name: segmentation_score(s, data.images, data.labels, batch_size=config.batch_size) for s in segmenters}
         if data.labels is not None else {}
     )
+    part_done()
     result["diversity"] = diversity(data.images, [condition_key(r) for r in data.rows], config.diversity_pairs, config.seed)
+    part_done()
     result["memorisation"] = _memorisation(data, images, features, reference)
+    part_done()
     result["ids"] = [r["id"] for r in data.rows]
     result["timing_s"] = time.perf_counter() - started
     return result, images
@@ -334,11 +345,16 @@ def assess_quality(
         sets.append((data, "synthetic" if data.synthetic else "real"))
 
     scored = []
-    with progress_bar("scoring sets", len(sets)) as update:
+    with progress_bar("scoring sets (5 parts each)", SCORE_PARTS * len(sets)) as update:
+        parts = [0]
+
+        def part_done() -> None:
+            parts[0] += 1
+            update(parts[0])
+
         for data, kind in sets:
             say(f"scoring {data.name} ({len(data.rows)} images)")
-            scored.append(score_set(data, kind, reference, loaded))
-            update(len(scored))
+            scored.append(score_set(data, kind, reference, loaded, part_done))
 
     results = {
         "format": RESULTS_FORMAT,
