@@ -166,7 +166,7 @@ def quality_markdown(results: dict[str, Any]) -> str:
             + ("" if ext["kind"] == "inception" else " Not Inception-v3: these numbers are not comparable to published FID.")
         )
     else:
-        parts.append("Distribution features: none (--features none): no FD / KID, no feature-space audit.")
+        parts.append(f"Distribution features: no network (--features {results.get('features_spec', 'none')}): no FD / KID, no feature-space audit.")
     if results.get("frd"):
         frd = results["frd"]
         most = f"at most {frd['max_images']} images per side, drawn with the seed" if frd["max_images"] else "all images"
