@@ -13,6 +13,7 @@ from PIL import Image
 
 from radsynth.data.dicom import write_dicom_series
 from radsynth.data.nifti import save_volume
+from radsynth.progress import without_progress
 
 
 def _png(path: Path, array: np.ndarray) -> Path:
@@ -124,7 +125,7 @@ def test_bad_input_is_one_clear_line_and_leaves_nothing(cli, tmp_path, make_case
     before = sorted(p.name for p in tmp_path.iterdir())
     result = cli(*args)
     assert result.code == 2
-    lines = result.err.strip().splitlines()
+    lines = without_progress(result.err).strip().splitlines()  # progress lines (radsynth.progress) may come before it
     assert len(lines) == 1 and lines[0].startswith("radsynth: error: ")
     assert names in lines[0] and problem in lines[0]
     assert "Traceback" not in result.err and result.out == ""

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 from radsynth.cli import main
+from radsynth.progress import without_progress
 
 # a tiny pix2pix (32 px, 8 filters): a step takes ~0.1 s on one CPU thread
 TINY_PIX2PIX = ("--device", "cpu", "--set=size=32", "--set=ngf=8", "--set=ndf=8", "--set=batch_size=2",
@@ -23,7 +24,7 @@ def run_cli(*args: str | Path) -> tuple[int, str, str]:
 
 def assert_one_line_error(code: int, out: str, err: str, names: str, problem: str) -> str:
     """Exit 2, one stderr line ``radsynth: error: ...`` naming ``names`` and ``problem``, no traceback."""
-    lines = err.strip().splitlines()
+    lines = without_progress(err).strip().splitlines()  # progress lines (radsynth.progress) may come before it
     assert code == 2, (code, err)
     assert len(lines) == 1 and lines[0].startswith("radsynth: error: "), err
     assert names in lines[0] and problem in lines[0], lines[0]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import torch
 
+from radsynth.progress import without_progress
 from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
 from radsynth.synth.pix2pix import Pix2PixMethod
 from tests.reliability.helpers import TINY_PIX2PIX, run_cli
 
 
 def _one_line(code: int, err: str) -> str:
-    lines = err.strip().splitlines()
+    lines = without_progress(err).strip().splitlines()  # progress lines (radsynth.progress) may come before it
     assert code == 1 and len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
 

@@ -20,6 +20,7 @@ from radsynth.data.prepared import FORMAT, MANIFEST_COLUMNS, write_image, write_
 from radsynth.data.source import RawSlice, Source, Unit
 from radsynth.data.splits import DEFAULT_FRACTIONS, SPLIT_NAMES, split_patients
 from radsynth.errors import InputError
+from radsynth.progress import reporting
 from radsynth.provenance import provenance
 
 KEEP = ("all", "lung", "infection")
@@ -97,10 +98,10 @@ def prepare(
         (tmp / "images").mkdir()
         if source.scheme.name != "none":
             (tmp / "labels").mkdir()
-        for done, unit in enumerate(source.units, start=1):
-            rows.extend(_prepare_unit(unit, source, spec, options, assignment[unit.patient], tmp, len(rows)))
-            if progress:
-                progress(done)
+        with reporting(progress, "preparing", len(source.units)) as update:
+            for done, unit in enumerate(source.units, start=1):
+                rows.extend(_prepare_unit(unit, source, spec, options, assignment[unit.patient], tmp, len(rows)))
+                update(done)
         if not rows:
             raise InputError(source.path, f"no slices left after --keep {options.keep}")
         with open(tmp / "manifest.csv", "w", newline="", encoding="utf-8") as handle:

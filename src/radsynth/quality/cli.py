@@ -1,7 +1,7 @@
 """``radsynth quality``: argument parsing and printing only (the work is in ``run``).
 
     radsynth quality --real DIR --synth DIR [--synth DIR2 ...] [--segmenter CKPT ...]
-                     [--features domain|inception:PATH|none] --out DIR
+                     [--features domain|inception:PATH|none[,frd]] --out DIR
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ def add_quality_parser(subparsers: argparse._SubParsersAction, help_text: str = 
                          "(CoSinGAN Table 1 uses ENet and UNet); the first UNet also gives the domain features")
     quality.add_argument("--features", default="domain", metavar="SPEC",
                          help="distribution features: domain (default; the encoder of the --segmenter UNet, reported as 'FD (domain UNet encoder)'), "
-                         "inception:PATH (Inception-v3 from a local weights file; needs torch-fidelity; reported as FID) or none")
+                         "inception:PATH (Inception-v3 from a local weights file; needs torch-fidelity; reported as FID) or none; "
+                         "add ,frd (or frd alone) for the Frechet Radiomics Distance (needs the optional frd-score and pyradiomics packages; the error names the pip commands; "
+                         "--set frd_max_images=N caps the images per side)")
     quality.add_argument("--out", type=Path, required=True, help="output folder (results.json, results.md, memorisation_<set>.png)")
     quality.add_argument("--preset", default=None, help="default or quick (fewer KID subsets and diversity pairs)")
     quality.add_argument("--config", type=Path, default=None, help="YAML file of config values")

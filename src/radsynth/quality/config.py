@@ -27,11 +27,15 @@ class QualityConfig:
     audit_alpha: float = 0.01  # flag a set when P(Binomial(n, q) >= copies) < alpha
     copy_rmse: float = 1.0 / 510  # pixel RMSE (on [0, 1]) under half an 8-bit grey level: counted as an exact copy
     closest_pairs: int = 8  # pairs (synthetic, nearest real) drawn in memorisation_<set>.png
+    # FRD (--features ...,frd; radsynth.quality.frd)
+    frd_max_images: int = 0  # at most this many images per side, drawn with the seed (FRD recomputes the reference per set); 0 = all
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_range(vars(self), ("batch_size", "kid_subsets", "kid_subset_size", "kid_degree", "diversity_pairs", "closest_pairs"), low=1)
         check_range(vars(self), ("calibration_quantile", "audit_alpha"), low=0.0, high=1.0)
+        if self.frd_max_images < 0:
+            raise ValueError(f"frd_max_images must be >= 0 (0: all images), got {self.frd_max_images}")
         if self.copy_rmse < 0:
             raise ValueError(f"copy_rmse must be >= 0, got {self.copy_rmse}")
         if not self.reference_split:

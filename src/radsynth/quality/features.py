@@ -14,6 +14,8 @@
   anatomy, and a synthetic image should match the real ones at every level. The Frechet distance
   on these features is reported as "FD (domain UNet encoder)", never as "FID".
 * ``none`` -- no distribution scores and no feature-space audit.
+* ``frd`` -- alone or after one of the above (``domain,frd``): also the Fréchet Radiomics Distance
+  (``radsynth.quality.frd``, the optional ``frd-score`` package); it has no feature-space audit.
 
 Images are resized to the extractor's input size (the segmenter's training size; 299 for
 Inception, which also repeats the grey channel three times).
@@ -32,7 +34,19 @@ from torch import Tensor, nn
 from radsynth.errors import InputError
 from radsynth.nets.segmenter import ENCODER_LAYERS, load_segmenter
 
-FEATURE_CHOICES = "domain | inception:PATH | none"
+FEATURE_CHOICES = "domain | inception:PATH | none, each optionally with ,frd"
+
+
+def split_features(spec: str) -> tuple[str, bool]:
+    """``--features`` -> (the extractor spec for ``build_extractor``, whether FRD is asked for).
+
+    'frd' may stand alone (no extractor: 'none') or follow one: 'domain,frd', 'inception:PATH,frd'.
+    """
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    rest = [p for p in parts if p != "frd"]
+    if len(rest) > 1:
+        raise InputError("--features", f"'{spec}' names {len(rest)} feature networks; choose one ({FEATURE_CHOICES})")
+    return (rest[0] if rest else "none"), "frd" in parts
 INCEPTION_SIZE = 299
 
 

@@ -19,6 +19,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
@@ -31,12 +32,14 @@ from radsynth.atomic import atomic_output_dir, check_output_free
 from radsynth.config import config_to_dict
 from radsynth.errors import InputError
 from radsynth.results import read_results_file
+from radsynth.progress import progress_bar
 from radsynth.provenance import provenance, versions
 from radsynth.quality.config import QualityConfig
 from radsynth.quality.distribution import frechet_distance, kernel_distance
 from radsynth.quality.diversity import diversity
-from radsynth.quality.features import Extractor, build_extractor, extract
+from radsynth.quality.features import Extractor, build_extractor, extract, split_features
 from radsynth.quality.fidelity import fidelity, ratios
+from radsynth.quality.frd import frd_description, frd_score, require_frd, subsample
 from radsynth.quality.memorisation import audit, calibrate, closest_pairs, pixel_vectors
 from radsynth.quality.paired import paired_scores, summarise_scores
 from radsynth.quality.segscore import Segmenter, load_segmenters, segmentation_score
@@ -97,7 +100,7 @@ def _jsonable(value: Any) -> Any:
 class Reference:
     """The real reference (one split of --real) with what every set is compared against."""
 
-    def __init__(self, real: ImageSet, split: str, extractor: Extractor | None, config: QualityConfig) -> None:
+    def __init__(self, real: ImageSet, split: str, extractor: Extractor | None, config: QualityConfig, with_frd: bool = False) -> None:
         klass = config.reference_class
         if klass and klass not in {row["klass"] for row in real.rows}:
             classes = sorted({row["klass"] for row in real.rows if row["klass"]})
@@ -116,6 +119,7 @@ class Reference:
         self.size = real.size
         self.extractor = extractor
         self.config = config
+        self.with_frd = with_frd
         self.ids = {row["id"]: k for k, row in enumerate(self.set.rows)}
         self.fidelity = fidelity(self.set.images, self.set.labels) if self.set.labels is not None else None
         self.pixels = pixel_vectors(self.set.images)
@@ -191,6 +195,20 @@ def _distribution(reference: Reference, images: Tensor, lung_images: Tensor | No
     return out
 
 
+def _frd(reference: Reference, images: Tensor, labels: Tensor | None, lung_images: Tensor | None) -> dict[str, dict[str, Any]]:
+    """FRD of a set's images (at the reference size) against the reference: whole image, and the lung only
+    (lung-masked images, features inside the lung mask) when both sides have labels."""
+    config, real = reference.config, reference.set
+    keep_real = subsample(len(real.images), config.frd_max_images, config.seed, salt=0)
+    keep = subsample(len(images), config.frd_max_images, config.seed, salt=1)
+    sizes = {"frd_n_real": len(keep_real), "frd_n": len(keep)}
+    out = {"complemented": {"frd": frd_score(real.images[keep_real], images[keep]), **sizes}}
+    if lung_images is not None and labels is not None and real.labels is not None:
+        real_lung = lung_masked(real.images[keep_real], real.labels[keep_real])
+        out["lung_only"] = {"frd": frd_score(real_lung, lung_images[keep], real.labels[keep_real] > 0, labels[keep] > 0), **sizes}
+    return out
+
+
 def _own_reference(data: ImageSet, reference: Reference) -> list[int | None] | None:
     """Reference index of each synthetic image's own condition image, when its condition set is the real set."""
     if not data.synthetic:
@@ -221,8 +239,13 @@ def _closest_png(path: Path, images: Tensor, reference: Reference, pixel: dict[s
     return [{"image": i, "reference_id": reference.set.rows[r]["id"], "reference_patient": reference.set.rows[r]["patient"], "rmse": d} for i, r, d in pairs]
 
 
-def score_set(data: ImageSet, kind: str, reference: Reference, segmenters: list[Segmenter]) -> tuple[dict[str, Any], Tensor]:
-    """All scores of one set; returns (the JSON-ready dict, its images at the reference size for the PNG)."""
+SCORE_PARTS = 5  # paired, distribution, segmentation, diversity, memorisation: the progress units of one set
+
+
+def score_set(data: ImageSet, kind: str, reference: Reference, segmenters: list[Segmenter],
+              part_done: Callable[[], None] = lambda: None) -> tuple[dict[str, Any], Tensor]:
+    """All scores of one set; returns (the JSON-ready dict, its images at the reference size for the PNG).
+    ``part_done()`` after each of the ``SCORE_PARTS`` parts (progress)."""
     config = reference.config
     started = time.perf_counter()
     images, labels = data.at_size(reference.size)
@@ -245,18 +268,27 @@ def score_set(data: ImageSet, kind: str, reference: Reference, segmenters: list[
         "region_only": data.lung_only is not None,
     }
     result["paired"] = _paired(data) if kind != "real-heldout" else {"refused": "real images: nothing to pair with"}
+    part_done()
     distribution = _distribution(reference, images, lung_images)
     features = distribution.pop("_features") if distribution else None
+    if reference.with_frd:
+        distribution = distribution or {}
+        for group, values in _frd(reference, images, labels, lung_images).items():
+            distribution.setdefault(group, {}).update(values)
     result["distribution"] = distribution
+    part_done()
     result["segmentation"] = (
         {s.name: segmentation_score(s, data.images, data.labels, batch_size=config.batch_size) for s in segmenters}
         if data.labels is not None else {}
     )
+    part_done()
     if labels is not None and reference.fidelity is not None:
         measured = fidelity(data.images, data.labels)
         result["fidelity"] = {**measured, "ratio_to_reference": ratios(measured, reference.fidelity)}
     result["diversity"] = diversity(data.images, [condition_key(r) for r in data.rows], config.diversity_pairs, config.seed)
+    part_done()
     result["memorisation"] = _memorisation(data, images, features, reference)
+    part_done()
     result["ids"] = [r["id"] for r in data.rows]
     result["timing_s"] = time.perf_counter() - started
     return result, images
@@ -296,7 +328,10 @@ def assess_quality(
     torch_device = resolve_device(device)
     say = log or (lambda text: None)
     segmenter_paths = [segmenter_path(p) for p in (segmenters or [])]
-    extractor = build_extractor(features, segmenter_paths)
+    extractor_spec, with_frd = split_features(features)
+    if with_frd:
+        require_frd()
+    extractor = build_extractor(extractor_spec, segmenter_paths)
     if extractor is not None:
         extractor = replace(extractor, module=extractor.module.to(torch_device))
     loaded = load_segmenters(segmenter_paths)
@@ -305,7 +340,7 @@ def assess_quality(
 
     say(f"reading the real set {real}")
     real_set = load_set(Path(real), name="Real")
-    reference = Reference(real_set, config.reference_split, extractor, config)
+    reference = Reference(real_set, config.reference_split, extractor, config, with_frd)
     sets: list[tuple[ImageSet, str]] = []
     if config.heldout_row and reference.heldout:
         sets.append((_subset(real_set, reference.heldout, HELDOUT_NAME), "real-heldout"))
@@ -316,9 +351,16 @@ def assess_quality(
         sets.append((data, "synthetic" if data.synthetic else "real"))
 
     scored = []
-    for data, kind in sets:
-        say(f"scoring {data.name} ({len(data.rows)} images)")
-        scored.append(score_set(data, kind, reference, loaded))
+    with progress_bar("scoring sets (5 parts each)", SCORE_PARTS * len(sets)) as update:
+        parts = [0]
+
+        def part_done() -> None:
+            parts[0] += 1
+            update(parts[0])
+
+        for data, kind in sets:
+            say(f"scoring {data.name} ({len(data.rows)} images)")
+            scored.append(score_set(data, kind, reference, loaded, part_done))
 
     results = {
         "format": RESULTS_FORMAT,
@@ -328,6 +370,7 @@ def assess_quality(
             "sha256": extractor.sha256, "dims": extractor.dims, "layers": extractor.layers,
         },
         "features_spec": features,
+        "frd": {**frd_description(), "max_images": config.frd_max_images} if with_frd else None,
         "segmenters": [s.describe() for s in loaded],
         "calibration": reference.calibration,
         "sets": [],

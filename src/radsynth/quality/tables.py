@@ -38,9 +38,11 @@ def _score(group: dict[str, Any] | None, name: str, digits: int) -> str:
 def image_quality_table(results: dict[str, Any]) -> tuple[str, list[str]]:
     """Jiang Table II shape; returns (table, footnotes)."""
     fd = (results.get("extractor") or {}).get("score_name") or "FD"
+    frd = bool(results.get("frd"))
+    scores = f"{fd} ↓ | FRD ↓" if frd else f"{fd} ↓"
     head = (
-        f"| Set | n | Complemented {fd} ↓ | PSNR ↑ | SSIM ↑ | RMSE ↓ | Lung only {fd} ↓ | PSNR ↑ | SSIM ↑ | RMSE ↓ |\n"
-        "|---|---|---|---|---|---|---|---|---|---|"
+        f"| Set | n | Complemented {scores} | PSNR ↑ | SSIM ↑ | RMSE ↓ | Lung only {scores} | PSNR ↑ | SSIM ↑ | RMSE ↓ |\n"
+        "|---|---|" + "---|" * (8 + 2 * frd)
     )
     lines, notes = [head], []
     for s in results["sets"]:
@@ -49,6 +51,8 @@ def image_quality_table(results: dict[str, Any]) -> tuple[str, list[str]]:
         cells = [s["name"], str(s["n"])]
         for group in ("complemented", "lung_only"):
             cells.append(_num((dist.get(group) or {}).get("fd"), 4))
+            if frd:
+                cells.append(_num((dist.get(group) or {}).get("frd"), 3))
             if "refused" in paired:
                 cells += [DASH] * 3
             else:
@@ -185,7 +189,14 @@ def quality_markdown(results: dict[str, Any]) -> str:
             + ("" if ext["kind"] == "inception" else " Not Inception-v3: these numbers are not comparable to published FID.")
         )
     else:
-        parts.append("Distribution features: none (--features none): no FD / KID, no feature-space audit.")
+        parts.append(f"Distribution features: no network (--features {results.get('features_spec', 'none')}): no FD / KID, no feature-space audit.")
+    if results.get("frd"):
+        frd = results["frd"]
+        most = f"at most {frd['max_images']} images per side, drawn with the seed" if frd["max_images"] else "all images"
+        parts.append(
+            f"FRD: Fréchet Radiomics Distance {frd['version']} ({frd['package']}): PyRadiomics features of the whole image "
+            f"(lung only: inside the lung mask), {frd['normalisation']}, {frd['value']}; {most}."
+        )
     table, notes = image_quality_table(results)
     parts += ["", "## Image quality (Jiang Table II)", "", table, ""]
     parts.append(

@@ -27,6 +27,7 @@ from radsynth.data.labels import to_categories
 from radsynth.losses import FeatureLoss, ModuleFeatures, VGG19Features
 from radsynth.nets.segmenter import ENCODER_LAYERS, unet_from_weights, unet_segmenter
 from radsynth.synth.base import TrainingData
+from radsynth.progress import progress_bar
 from radsynth.training.trainer import step_seed
 
 FEATURE_UNET_FILE = "feature_unet.safetensors"
@@ -49,17 +50,19 @@ def train_feature_unet(
     weights = torch.tensor(SEGMENTATION_CLASS_WEIGHTS, device=device)
     images, labels = data.images.to(device), data.labels.to(device)
     model.train()
-    for step in range(steps):
-        generator = torch.Generator().manual_seed(step_seed(seed, "feature_unet", step))
-        index = torch.randint(len(images), (batch_size,), generator=generator).to(device)
-        image, label = augment_pair(images[index], labels[index], STRONG, generator)
-        if sizes:
-            size = sizes[int(torch.randint(len(sizes), (1,), generator=generator))]
-            image, label = resize_batch(image, label, size)
-        loss = F.cross_entropy(model(image), to_categories(label).long(), weight=weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    with progress_bar("feature UNet", steps) as update:
+        for step in range(steps):
+            generator = torch.Generator().manual_seed(step_seed(seed, "feature_unet", step))
+            index = torch.randint(len(images), (batch_size,), generator=generator).to(device)
+            image, label = augment_pair(images[index], labels[index], STRONG, generator)
+            if sizes:
+                size = sizes[int(torch.randint(len(sizes), (1,), generator=generator))]
+                image, label = resize_batch(image, label, size)
+            loss = F.cross_entropy(model(image), to_categories(label).long(), weight=weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            update(step + 1, {"loss": loss.item()})
     return model.eval()
 
 

@@ -13,6 +13,7 @@ from radsynth import distributed
 from radsynth.data.augment import AUGMENTS, augment_pair, resize_batch
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
+from radsynth.progress import reporting
 from radsynth.report.grids import save_grid
 from radsynth.synth.base import Synthesizer
 from radsynth.synth.export import SyntheticSlice, write_synthetic_set
@@ -39,6 +40,8 @@ def synthesize_set(
 ) -> Path:
     """Generate ``n_per_condition`` images for each labelled slice of ``conditions`` (one split or all).
 
+    ``progress(n_done)`` after each batch; without it, a progress bar or paced lines of its own (``radsynth.progress``).
+
     Label maps of another size are resized to the model size (nearest neighbour). ``augment``
     (none, weak, strong, jiang) warps each condition together with its real image first (Jiang
     III-D synthesizes from augmented masks); the stored label is the warped one. For region-only
@@ -59,12 +62,12 @@ def synthesize_set(
     batches = [(copy, start) for copy in range(n_per_condition) for start in range(0, len(rows), batch_size)]
     mine: dict[int, list[SyntheticSlice]] = {}
     done, world = 0, distributed.world_size()
-    for b in distributed.rank_slice(len(batches)):  # under torchrun each rank makes every N-th batch
-        copy, start = batches[b]
-        mine[b] = _synthesize_batch(synthesizer, dataset, rows[start : start + batch_size], size, augment, seed, copy, start, diversify)
-        done += len(mine[b])
-        if progress:
-            progress(min(done * world, len(rows) * n_per_condition))  # rank 0's bar: its own count x ranks
+    with reporting(progress, "synthesizing", len(rows) * n_per_condition) as update:
+        for b in distributed.rank_slice(len(batches)):  # under torchrun each rank makes every N-th batch
+            copy, start = batches[b]
+            mine[b] = _synthesize_batch(synthesizer, dataset, rows[start : start + batch_size], size, augment, seed, copy, start, diversify)
+            done += len(mine[b])
+            update(min(done * world, len(rows) * n_per_condition))  # rank 0's bar: its own count x ranks
     shards = distributed.gather_to_main(mine)  # rank 0 writes the merged set, in the one-process order
     info = {
         "seed": seed, "diversify": diversify, "n_per_condition": n_per_condition, "size": size,

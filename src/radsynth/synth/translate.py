@@ -18,6 +18,7 @@ import torch
 
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
+from radsynth.progress import reporting
 from radsynth.report.grids import save_grid
 from radsynth.synth.domains import load_image, open_prepared
 from radsynth.synth.export import SyntheticSlice, write_synthetic_set
@@ -79,23 +80,23 @@ def translate_set(
     size = translator.output_size
     items: list[SyntheticSlice] = []
     sources: list[np.ndarray] = []
-    for start in range(0, len(plan), batch_size):
-        chunk = plan[start : start + batch_size]
-        batch = torch.stack([load_image(dataset, chosen[position], size) for position, _ in chunk])
-        translated = translator.translate(batch, step_seed(seed, "translate", start // batch_size), diversify)
-        for (position, copy), source, image in zip(chunk, batch, translated):
-            row = rows[chosen[position]]
-            if len(sources) < PREVIEW_COUNT:
-                sources.append(source[0].numpy())
-            items.append(
-                SyntheticSlice(
-                    image=image[0].numpy(), label=None, patient=row["patient"], split=row["split"], slice_index=copy,
-                    condition_id=row["id"], seed=seed, diversifier=diversify, klass=translator.target_class,
-                    source_file=row["source_file"],
+    with reporting(progress, "translating", len(plan)) as update:
+        for start in range(0, len(plan), batch_size):
+            chunk = plan[start : start + batch_size]
+            batch = torch.stack([load_image(dataset, chosen[position], size) for position, _ in chunk])
+            translated = translator.translate(batch, step_seed(seed, "translate", start // batch_size), diversify)
+            for (position, copy), source, image in zip(chunk, batch, translated):
+                row = rows[chosen[position]]
+                if len(sources) < PREVIEW_COUNT:
+                    sources.append(source[0].numpy())
+                items.append(
+                    SyntheticSlice(
+                        image=image[0].numpy(), label=None, patient=row["patient"], split=row["split"], slice_index=copy,
+                        condition_id=row["id"], seed=seed, diversifier=diversify, klass=translator.target_class,
+                        source_file=row["source_file"],
+                    )
                 )
-            )
-        if progress:
-            progress(len(items))
+            update(len(items))
     info = {
         "scheme": "none", "has_lung": False, "infection_typed": False, "size": size, "seed": seed, "diversify": diversify,
         "source_class": translator.source_class, "target_class": translator.target_class,

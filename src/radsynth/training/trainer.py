@@ -2,7 +2,7 @@
 
 A method supplies its networks, optimizers, LR schedules and one ``train_step``; the ``Trainer``
 does the rest: per-step seeding (so a resumed run repeats an uninterrupted one exactly on CPU),
-LR schedules, a progress bar with losses and it/s, a CSV log (and TensorBoard when installed),
+LR schedules, progress with losses (``radsynth.progress``: a bar on a terminal, paced plain lines in a log), a CSV log (and TensorBoard when installed),
 periodic sample grids, atomic checkpoints, ``resume``, a checkpoint on Ctrl-C, and a stop with a
 clear message on a non-finite loss that leaves the last good checkpoint in place.
 
@@ -34,10 +34,10 @@ from typing import Protocol
 import numpy as np
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from radsynth import distributed
 from radsynth.errors import InputError, NonFiniteLoss
+from radsynth.progress import progress_bar
 from radsynth.report.grids import save_grid
 from radsynth.training.checkpoint import (
     FINAL,
@@ -232,10 +232,8 @@ class Trainer:
         hooks = [distributed.sync_optimizer(o) for o in self.method.optimizers().values()] if distributed.active() else []
         done, mid_step = start, False
         stop = _DeferredInterrupt()
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn())
         try:
-            with stop, Progress(*columns, console=self.console, transient=True, disable=not (main and self.console.is_terminal)) as bar:
-                task = bar.add_task(self.options.phase, total=self.options.steps, completed=start, info="")
+            with stop, progress_bar(self.options.phase, self.options.steps, self.console, start=start) as update:
                 tick = time.perf_counter()
                 for step in range(start, self.options.steps):
                     mid_step = True
@@ -246,7 +244,7 @@ class Trainer:
                     tick = now
                     if logger is not None and (done % self.options.log_every == 0 or done == self.options.steps):
                         logger.write(done, {**losses, "it_per_s": rate})
-                    bar.update(task, completed=done, info=" ".join(f"{k} {v:.3f}" for k, v in list(losses.items())[:4]) + f" {rate:.1f} it/s")
+                    update(done, losses)
                     if main and (done % self.options.sample_every == 0 or done == self.options.steps):
                         images, labels = self.method.samples()
                         save_grid(samples_dir / f"{self.options.phase}_step_{done:07d}.png", images, labels, columns=4)
