@@ -40,11 +40,21 @@ def test_cxr_pix2pix_balances_the_covid_class(tmp_path):
     settings = {"size": 32, "pix2pix": {"size": 32, "ngf": 4, "ndf": 4, "steps": 2, "sample_every": 2, "checkpoint_every": 2},
                 "classify": {"size": 32, "epochs": 1}}
     run = tmp_path / "run"
-    page = run_experiment("cxr-pix2pix", tmp_path / "cxr", run, "quick", settings, only=["prepare", "train-*", "synth-*", "cls-scratch-balanced"], console=QUIET)
+    page = run_experiment("cxr-pix2pix", tmp_path / "cxr", run, "quick", settings, console=QUIET)
+    prepared = SliceSet(run / "prepare" / "set")
+    assert {r["split"] for r in prepared.rows} == {"train", "test"}  # 80 / 20, no val split
     train = [r["klass"] for r in SliceSet(run / "prepare" / "set", "train").rows]
+    # Liang III-C's baseline: the original imbalanced set with each COVID-19 image used 8 times
+    plain = json.loads((run / "cls-scratch-original" / "results.json").read_text())["training_set"]
+    dup = json.loads((run / "cls-scratch-original-x8" / "results.json").read_text())["training_set"]
+    assert plain["class_counts"]["COVID-19"] == train.count("COVID-19") > 0
+    assert dup["class_counts"]["COVID-19"] == 8 * plain["class_counts"]["COVID-19"] and dup["positive_copies"] == 8
+    assert {c: n for c, n in dup["class_counts"].items() if c != "COVID-19"} == {c: n for c, n in plain["class_counts"].items() if c != "COVID-19"}
+    assert dup["pool_size"] == plain["pool_size"] + 7 * plain["class_counts"]["COVID-19"]
     made = len(SliceSet(run / "synth-covid" / "set").rows)
     assert made == max(1, max(train.count(c) for c in set(train)) - train.count("COVID-19"))
     result = json.loads((run / "cls-scratch-balanced" / "results.json").read_text())
     assert result["training_set"]["synthetic_images"] == made and result["task"]["classes"] == ["Normal", "Pneumonia", "COVID-19"]
     parser = check_page(page)
-    assert parser.tables == 2 and "Liang et al. 2021" in page.read_text()
+    assert parser.tables == 4 and "Liang et al. 2021" in page.read_text()  # x8, plain, balanced + the published table
+    assert "Original imbalanced, COVID-19 x8 (from scratch)" in page.read_text()
