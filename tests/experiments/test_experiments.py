@@ -57,16 +57,24 @@ def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
 
 def test_cxr_cyclegan_experiment_translates_both_ways(tmp_path):
     phantom.write_cxr_phantom(tmp_path / "cxr", 6, 64, 0)
-    settings = {"size": 32, "cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "steps": 2, "sample_every": 2, "checkpoint_every": 2}}
+    settings = {"size": 32, "cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "steps": 2, "sample_every": 2, "checkpoint_every": 2},
+                "classify": {"size": 32, "epochs": 3, "early_stop_patience": 1, "umap_points": 20}}
     run = tmp_path / "run"
-    page = run_experiment("cxr-cyclegan", tmp_path / "cxr", run, "quick", settings, only=["prepare", "train-*", "synth-*"], console=QUIET)
+    page = run_experiment("cxr-cyclegan", tmp_path / "cxr", run, "quick", settings, only=["prepare", "train-*", "synth-*", "cls-resnet18-nc-real"],
+                          console=QUIET)
     prepared = SliceSet(run / "prepare" / "set")
+    # Zunair 4.2: 80 / 20 by patient, no val split; early stopping (4.5) watches the training loss
+    assert {r["split"] for r in prepared.rows} == {"train", "test"}
+    patients = {s: {r["patient"] for r in prepared.rows if r["split"] == s} for s in ("train", "test")}
+    assert (len(patients["train"]), len(patients["test"])) == (15, 3)  # 6 per class: 4.8 -> 5 train, 1 test per class
+    stopping = json.loads((run / "cls-resnet18-nc-real" / "results.json").read_text())["training_set"]
+    assert stopping["monitor"].startswith("training pool") and len(stopping["val_loss"]) == stopping["epochs_run"] >= 1
     for key, source in (("nc", "Normal"), ("pc", "Pneumonia")):
         rows = SliceSet(run / f"synth-g-{key}" / "set").rows
         sources = sum(1 for r in prepared.rows if r["split"] == "train" and r["klass"] == source)
         assert len(rows) == sources and {r["klass"] for r in rows} == {"COVID-19"}
     parser = check_page(page)
-    assert len(parser.images) == 2  # the two translation previews
+    assert len(parser.images) >= 2  # the two translation previews (and the classifier's figures)
     assert rebuild_report(run) == page
 
 

@@ -31,6 +31,11 @@ TRANSLATORS = [("nc", "Normal"), ("pc", "Pneumonia")]
 # the two tasks (Tables 1-2): (key, negative class, first synthetic set, second synthetic set, published table)
 TASKS = [("nc", "Normal", "nc", "pc", published.ZUNAIR_TABLE1), ("pc", "Pneumonia", "pc", "nc", published.ZUNAIR_TABLE2)]
 
+# 4.2: a patient-level split, 80 % training and 20 % test; no val split: "the hyper-parameters are not
+# tuned and hence do not require a separate validation set" (4.5), so early stopping ("until the loss
+# stagnates", 4.5) watches the training loss (evaluate.classify._train's monitor without a val split)
+SPLIT = {"train": 0.8, "val": 0.0, "test": 0.2}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # 4.2, 4.5: 256 px, CycleGAN's paper schedule, Adadelta classifiers with early stopping; the
     # paper's VGG-16, ResNet-50 and DenseNet (radsynth has DenseNet-121, not -102 or the BGT head)
@@ -79,7 +84,7 @@ def _cls_names(settings: dict, task: tuple) -> list[str]:
 
 def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> list[Stage]:
     size = settings["size"]
-    out = [Stage("prepare", prepare_stage(data, size, seed), f"the X-ray set at {size} px")]
+    out = [Stage("prepare", prepare_stage(data, size, seed, fractions=SPLIT), f"the X-ray set at {size} px, 80 / 20 patient split (4.2)")]
     for key, source in TRANSLATORS:
         overrides = {**settings["cyclegan"], "size": size, "seed": seed, "source": source, "target": POSITIVE}
         out.append(Stage(f"train-cyclegan-{key}", fit_stage("cyclegan", settings["cyclegan_preset"], overrides, device=device),
