@@ -18,7 +18,8 @@ MINI_COSINGAN = {
                  "feature_unet_steps": 1, "sample_every": 2, "checkpoint_every": 2},
     "pix2pix": {"size": 32, "ngf": 4, "ndf": 4, "steps": 2, "feature_unet_steps": 1, "sample_every": 2, "checkpoint_every": 2},
     "segment": {"size": 32, "epochs": 1, "samples_per_epoch": 8, "unet_features": [4, 4, 8, 8, 8, 4]},
-    "classify": {"size": 32, "epochs": 1},
+    "classify": {"epochs": 1},
+    "classify_sizes": [32, 32],
     "synth_limit": None,
 }
 
@@ -31,6 +32,9 @@ def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
     page = run_experiment("cosingan", tmp_path / "ct", run, "quick", MINI_COSINGAN, only=only, console=QUIET)
     done = sorted(p.parent.name for p in run.glob(f"*/{DONE}"))
     assert len(done) == 2 + 4 + 5 + 6 + 1 + 1 and "cls-resnet18-oc" not in done
+    # 3.2's 15 / 5: a quarter of the patients for testing, rounded up (5 -> 3 / 2), no val split
+    splits = {r["patient"]: r["split"] for r in SliceSet(run / "prepare" / "set").rows}
+    assert sorted(splits.values()).count("test") == 2 and set(splits.values()) == {"train", "test"}
     slices = json.loads((run / "choose-slices" / "slices.json").read_text())
     assert slices["patients"][0] != slices["patients"][1]
     # the synthetic sets: one image per training condition, RC / IF diversified, IF made by both CoSinGANs
