@@ -14,6 +14,7 @@ from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.experiments.cosingan import SKIPPED, split_fractions
 from radsynth.experiments.run import run_experiment
+from radsynth.report.html import DEPARTURES_LABEL
 from test_experiments import MINI_COSINGAN
 from test_report_html import check_page
 
@@ -61,6 +62,7 @@ def test_tables_2_and_3_run_on_the_classification_set(tmp_path):
     assert fused["real_images"] == 0 and set(fused["class_counts"]) == {"absent", "present"} and min(fused["class_counts"].values()) > 0
     text = page.read_text()
     assert "Table 2, 32 px" in text and "Table 3, 32 px" in text and "Not run" not in text and "Zhang et al. 2020, CoSinGAN, Table 3" in text
+    assert text.count(DEPARTURES_LABEL) == 2 and "run on a second set (ct2)" in text
     check_page(page)
 
 

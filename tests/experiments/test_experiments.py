@@ -9,6 +9,7 @@ from radsynth.data import phantom
 from radsynth.data.slices import SliceSet
 from radsynth.experiments.run import rebuild_report, run_experiment
 from radsynth.experiments.stages import DONE
+from radsynth.report.html import DEPARTURES_LABEL
 from test_report_html import check_page
 
 QUIET = Console(quiet=True)
@@ -51,6 +52,8 @@ def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
     assert parser.tables >= 2 * 3 and len(parser.images) >= 5  # Tables 4, 2, 1: ours (quality: several) + published
     text = page.read_text()
     assert "IF-STS" in text and "Zhang et al. 2020, CoSinGAN, Table 1" in text
+    # one departures line beside each of Tables 4, 2 and 1 (Table 3's classifier ran not)
+    assert text.count(DEPARTURES_LABEL) == 3 and "ranked automatically" in text and "preset quick: 32 px classifiers" in text
     # run again: every done stage is skipped (the marker times do not change), the report is rewritten
     before = {n: (run / n / DONE).read_text() for n in done}
     run_experiment("cosingan", tmp_path / "ct", run, "quick", MINI_COSINGAN, only=only, console=QUIET)
@@ -79,6 +82,7 @@ def test_cxr_cyclegan_experiment_translates_both_ways(tmp_path):
         assert len(rows) == sources and {r["klass"] for r in rows} == {"COVID-19"}
     parser = check_page(page)
     assert len(parser.images) >= 2  # the two translation previews (and the classifier's figures)
+    assert page.read_text().count(DEPARTURES_LABEL) == 1 and "DenseNet-121 in place" not in page.read_text()  # Table 1 only; quick has no DenseNet
     assert rebuild_report(run) == page
 
 

@@ -7,6 +7,7 @@ from rich.console import Console
 from radsynth.data import phantom
 from radsynth.data.slices import SliceSet
 from radsynth.experiments.run import run_experiment
+from radsynth.report.html import DEPARTURES_LABEL
 from test_report_html import check_page
 
 QUIET = Console(quiet=True)
@@ -32,7 +33,9 @@ def test_ct_cgan_experiment_sweeps_and_scores(tmp_path):
     assert replaced["pool_size"] == oc["pool_size"] and replaced["synthetic_images"] == round(0.5 * oc["pool_size"])
     assert added["real_images"] == oc["real_images"] and added["synthetic_images"] == round(0.5 * oc["real_images"])
     parser = check_page(page)
-    assert parser.tables >= 2 + 2 + 2 and "Table III" in page.read_text()
+    text = page.read_text()
+    assert parser.tables >= 2 + 2 + 2 and "Table III" in text
+    assert text.count(DEPARTURES_LABEL) == 3 and "not Inception FID" in text  # Tables II, III, IV
 
 
 def test_cxr_pix2pix_balances_the_covid_class(tmp_path):
@@ -58,3 +61,4 @@ def test_cxr_pix2pix_balances_the_covid_class(tmp_path):
     parser = check_page(page)
     assert parser.tables == 4 and "Liang et al. 2021" in page.read_text()  # x8, plain, balanced + the published table
     assert "Original imbalanced, COVID-19 x8 (from scratch)" in page.read_text()
+    assert page.read_text().count(DEPARTURES_LABEL) == 1 and "real-only test split" in page.read_text()

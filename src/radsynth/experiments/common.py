@@ -65,3 +65,11 @@ def read_json(path: Path) -> dict:
 def done_results(run_dir: Path, names: list[str], reader) -> list[dict]:
     """results.json of the named stage folders that have one, in order."""
     return [reader(Path(run_dir) / n) for n in names if (Path(run_dir) / n / "results.json").exists()]
+
+
+def departure_line(items: list[str], record: dict, quick: str = "") -> str:
+    """One line of a table's departures from the paper: the protocol's ``items``, then (for a preset other than
+    ``paper``) what that preset scales down, ``quick``."""
+    preset = record.get("preset", "paper")
+    scaled = [f"preset {preset}: {quick}" if quick else f"preset {preset}: smaller images and shorter training (experiment.json)"] if preset != "paper" else []
+    return "; ".join(items + scaled) + "."

@@ -36,7 +36,7 @@ from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
 from radsynth.evaluate.config import SegmentConfig
 from radsynth.evaluate.segment import evaluate_segmentation, read_results
 from radsynth.evaluate.tables import dsc_table
-from radsynth.experiments.common import done_results, fit_stage, prepare_stage, prepared_set, read_json
+from radsynth.experiments.common import departure_line, done_results, fit_stage, prepare_stage, prepared_set, read_json
 from radsynth.experiments.stages import Stage, StageContext
 from radsynth.report import published
 from radsynth.report.html import Section, write_report
@@ -262,18 +262,45 @@ def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> l
     return stages_
 
 
+def departures(record: dict) -> dict[str, str]:
+    """Each table's remaining departures from the paper (3.2-3.3), one line per table ('1', '2', '3', '4')."""
+    settings = record["settings"]
+    common = ["the two training slices are ranked automatically (typical layout, most infection) from two patients, not hand-picked by modality"]
+    if not settings["cosingan"].get("vgg_weights"):
+        common.append("MS-FVL uses a UNet trained on the slice in place of ImageNet VGG19 (no local weights file)")
+    overall = "overall scores only, no modality 1 / 2 columns (prepared sets keep no modality)"
+    classify = ["classifiers start from scratch, not from ImageNet weights"]
+    if settings.get("classify_data"):
+        classify.append(f"run on a second set ({Path(settings['classify_data']).name}) with its own two slices and CoSinGANs, "
+                        "since the main set has no slice without infection")
+    limit = settings["synth_limit"]
+    cut = f", at most {limit} synthetic images per set" if limit else ""
+    segment = build_config(SegmentConfig, SEGMENT_PRESETS, settings["segment_preset"], settings["segment"])
+    classifier = build_config(ClassifyConfig, CLASSIFY_PRESETS, settings["classify_preset"], settings["classify"])
+    seg = f"{settings['size']} px, CoSinGAN's short CPU schedule, {' / '.join(settings['segmenters'])} only, {segment.epochs} segmenter epochs{cut}"
+    sizes = settings.get("classify_sizes", [256, 512])
+    cls = f"{settings['size']} px CoSinGAN with its short CPU schedule, {' / '.join(settings['classifiers'])} only, {classifier.epochs} epoch(s){cut}"
+    return {
+        "1": departure_line(common + [overall], record, seg),
+        "4": departure_line(common + [overall], record, seg),
+        "2": departure_line(common + classify, record, f"{sizes[0]} px classifiers, {cls}"),
+        "3": departure_line(common + classify, record, f"{sizes[-1]} px classifiers, {cls}"),
+    }
+
+
 def build_report(run_dir: Path) -> Path:
     """``report/index.html`` from whatever stages are done."""
     run_dir = Path(run_dir)
     record = read_json(run_dir / "experiment.json")
     settings = record["settings"]
     sections: list[Section] = []
+    lines = departures(record)
     seg_names = [f"seg-{m}-{s}" for m in settings["segmenters"] for s, _ in SETS]
     seg = done_results(run_dir, seg_names, read_results)
     if seg:
         sections.append(Section("Segmentation (Table 4)", [f"Segmenters trained on each training set, tested on the real held-out patients of {record['data']}."],
                                 [("DSC (%)", dsc_table(seg), published.COSINGAN_TABLE4)],
-                                links=[(run_dir / n / "results.md", n) for n in seg_names]))
+                                links=[(run_dir / n / "results.md", n) for n in seg_names], departures=lines["4"]))
     tag = classify_tag(settings)
     where = f"the real held-out patients of {settings['classify_data']}" if tag else "the real held-out patients"
     sizes = settings.get("classify_sizes", [settings["classify"].get("size")])
@@ -285,7 +312,7 @@ def build_report(run_dir: Path) -> Path:
         if cls:
             sections.append(Section(title, [f"Classifiers trained on each training set, tested on {where}."],
                                     [("Sensitivity, specificity, accuracy", cosingan_table(cls), paper)],
-                                    links=[(run_dir / n / "results.md", n) for n in cls_names]))
+                                    links=[(run_dir / n / "results.md", n) for n in cls_names], departures=lines[key]))
         elif skipped:
             sections.append(Section(title, [f"Not run: {skipped[0]}; give a set with both (--classify-data, e.g. ct-rp9-dev)."]))
     quality = run_dir / "quality" / "quality"
@@ -296,7 +323,7 @@ def build_report(run_dir: Path) -> Path:
         sections.append(Section("Image quality of the synthesizers (Table 1)",
                                 ["DSC (%) of the segmenters trained on the real training set (OC-TS), applied to each synthetic set against its conditions."],
                                 [("Segmentation-based quality score", segmentation_table(read_quality(quality)), published.COSINGAN_TABLE1)],
-                                links=[(quality / "results.md", "quality/results.md (every score)")]))
+                                links=[(quality / "results.md", "quality/results.md (every score)")], departures=lines["1"]))
     images = [(run_dir / f"synth-{s}" / "set" / "preview.png", f"{s}: condition, real, synthetic") for s in ("o-sts", "rc-sts", "if-sts", "pix2pix", "enhanced-pix2pix")]
     images += [(run_dir / f"train-cosingan-{k}" / "scales.png", f"CoSinGAN {k.upper()}: one output per scale") for k in ("a", "b")]
     if tag:

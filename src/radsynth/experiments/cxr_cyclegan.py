@@ -17,7 +17,7 @@ from radsynth.evaluate.classify import evaluate_classification, read_classify_re
 from radsynth.evaluate.classify_config import PRESETS as CLASSIFY_PRESETS
 from radsynth.evaluate.classify_config import ClassifyConfig
 from radsynth.evaluate.classify_tables import zunair_table
-from radsynth.experiments.common import done_results, fit_stage, prepare_stage, prepared_set, read_json
+from radsynth.experiments.common import departure_line, done_results, fit_stage, prepare_stage, prepared_set, read_json
 from radsynth.experiments.stages import Stage, StageContext
 from radsynth.report import published
 from radsynth.report.html import Section, write_report
@@ -99,6 +99,21 @@ def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> l
     return out
 
 
+def departures(record: dict) -> str:
+    """The remaining departures from the paper (4.2-4.5) of Tables 1-2 (the same for both)."""
+    settings = record["settings"]
+    items = ["classifiers start from scratch, not from ImageNet weights"]
+    if "densenet121" in settings["classifiers"]:
+        items.append("DenseNet-121 in place of the paper's DenseNet-102")
+    config = build_config(ClassifyConfig, CLASSIFY_PRESETS, settings["classify_preset"], settings["classify"])
+    items.append(f"early stopping after {config.early_stop_patience} epochs without a lower training loss, at most "
+                 f"{config.epochs} epochs (the paper names neither)")
+    cyc = settings["cyclegan"]
+    quick = (f"{settings['size']} px CycleGANs ({cyc.get('steps')} steps, ngf {cyc.get('ngf')}), {' / '.join(settings['classifiers'])} "
+             f"at {config.size} px")
+    return departure_line(items, record, quick)
+
+
 def build_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     record = read_json(run_dir / "experiment.json")
@@ -117,7 +132,7 @@ def build_report(run_dir: Path) -> Path:
             f"{task[1]} vs {POSITIVE} (Table {1 if task[0] == 'nc' else 2})",
             ["Sensitivity and false negatives of COVID-19 on the real test split; skew = negatives / positives in training."],
             [("SEN, FN, skew", zunair_table(results), task[4])], images=images,
-            links=[(run_dir / n / "results.md", n) for n in names],
+            links=[(run_dir / n / "results.md", n) for n in names], departures=departures(record),
         ))
     previews = [(run_dir / f"synth-g-{k}" / "set" / "preview.png", f"G_{k.upper()}: {s} -> {POSITIVE}") for k, s in TRANSLATORS]
     sections.append(Section("Synthetic COVID-19 images", images=previews))
