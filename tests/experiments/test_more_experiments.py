@@ -32,6 +32,12 @@ def test_ct_cgan_experiment_sweeps_and_scores(tmp_path):
     added = json.loads((run / "seg-add-50" / "results.json").read_text())["training_set"]
     assert replaced["pool_size"] == oc["pool_size"] and replaced["synthetic_images"] == round(0.5 * oc["pool_size"])
     assert added["real_images"] == oc["real_images"] and added["synthetic_images"] == round(0.5 * oc["real_images"])
+    # Jiang trains the add sweep on the larger set for the same epochs: 1.5 x the samples; replace keeps the real set's
+    assert added["samples_per_epoch"] == round(1.5 * oc["samples_per_epoch"]) and replaced["samples_per_epoch"] == oc["samples_per_epoch"]
+    # the pix2pix baseline as Jiang compares it: the four-label condition and the global-local step's steps and batch
+    p2p = json.loads((run / "train-pix2pix" / "run.json").read_text())["config"]
+    gan = json.loads((run / "train-globallocal" / "run.json").read_text())["config"]
+    assert p2p["condition"] == "onehot" and p2p["augment"] == "jiang" and (p2p["steps"], p2p["batch_size"]) == (2, gan["batch_size"])
     parser = check_page(page)
     text = page.read_text()
     assert parser.tables >= 2 + 2 + 2 and "Table III" in text

@@ -20,7 +20,7 @@ from radsynth.evaluate.classify_config import PRESETS as CLASSIFY_PRESETS
 from radsynth.evaluate.classify_config import ClassifyConfig
 from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
 from radsynth.evaluate.config import SegmentConfig
-from radsynth.experiments import cxr_pix2pix
+from radsynth.experiments import ct_cgan, cxr_pix2pix
 from radsynth.experiments.run import EXPERIMENTS
 from radsynth.nets.classifiers import build_classifier
 from radsynth.nets.segmenter import build_segmenter
@@ -50,7 +50,7 @@ def paper_configs(name: str) -> dict[str, object]:
         out["quality"] = build_config(QualityConfig, QUALITY_PRESETS, s["quality_preset"], {})
     if name == "ct-cgan":
         for method in s["methods"]:
-            overrides = s["pix2pix"] if method == "pix2pix" else {**s["gan"], "size": s["size"]}
+            overrides = {**s["pix2pix"], **ct_cgan.JIANG_PIX2PIX} if method == "pix2pix" else {**s["gan"], "size": s["size"]}
             out[method] = synth_config(method, s["gan_preset"], overrides)
     if name == "cxr-cyclegan":
         out["cyclegan"] = synth_config("cyclegan", s["cyclegan_preset"], s["cyclegan"])

@@ -131,6 +131,11 @@ def build_report(run_dir: Path) -> Path:
     if tables:
         tables[0] = (tables[0][0], tables[0][1], published.LIANG_TABLE1)
         text = ["Accuracy, then precision / recall / F1 per class on the real test split."]
+        balance = run_dir / "synth-covid" / "balance.json"
+        if balance.exists():
+            text.append(f"{read_json(balance)['synthetic_covid']} synthetic COVID-19 image(s) bring COVID-19 up to the largest training class "
+                        f"(at least one is made); the x{settings.get('covid_copies', 8)} baseline uses each real COVID-19 image "
+                        f"{settings.get('covid_copies', 8)} times.")
         if not settings.get("weights"):
             text.append("Transfer learning is left out: it needs local ImageNet weights (setting 'weights').")
         sections.append(Section("Classification (Table I)", text, tables, links=[(run_dir / n / "results.md", n) for n, *_ in runs(settings)],
