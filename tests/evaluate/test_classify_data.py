@@ -54,6 +54,19 @@ def test_real_add_and_synthetic_only_pools(cxr_cls_set, tmp_path):
     assert all(r["source"] == "synth" for r, t in zip(only.rows, only.targets.tolist()) if t == 1)
 
 
+def test_positive_copies_duplicate_only_the_real_positive_class(cxr_cls_set, tmp_path):
+    """Liang III-C's "original imbalanced" set: each real COVID-19 image used 8 times, the other classes once."""
+    test = load_class_test_set(cxr_cls_set, CLASSES, "test", 32)
+    dup = build_class_pool(parse_classify_spec("real"), cxr_cls_set, test, 32, positive_copies=8)
+    assert dup.counts() == {"Normal": 21, "COVID-19": 8 * 21} and dup.real_images == 21 + 8 * 21
+    positives = [r["id"] for r, t in zip(dup.rows, dup.targets.tolist()) if t == 1]
+    assert len(set(positives)) == 21 and all(positives.count(i) == 8 for i in set(positives))
+    assert "8 times" in dup.notes[0]
+    synth = fake_synthetic(cxr_cls_set, tmp_path / "G", "train", 3)
+    with pytest.raises(InputError, match="positive_copies"):
+        build_class_pool(parse_classify_spec(f"add:{synth}"), cxr_cls_set, test, 32, positive_copies=8)
+
+
 def test_synthetic_images_of_test_patients_are_refused(cxr_cls_set, tmp_path):
     test = load_class_test_set(cxr_cls_set, CLASSES, "test", 32)
     leaky = fake_synthetic(cxr_cls_set, tmp_path / "leaky", "test", 3)

@@ -55,7 +55,7 @@ def test_epoch_order_repeats_a_small_pool_evenly():
     assert sorted(epoch_order(10, 10, seed=0, epoch=0).tolist()) == list(range(10))  # OC-TS: each slice once per epoch
 
 
-def test_every_protocol_sees_the_same_number_of_samples(phantom_prepared, tmp_path):
+def test_every_protocol_but_add_sees_the_same_number_of_samples(phantom_prepared, tmp_path):
     test = load_test_sets([phantom_prepared])
     synth = _fake_synthetic(phantom_prepared, tmp_path / "synth", "train", copies=3)
     config = SegmentConfig(size=32, epochs=3, batch_size=4, unet_features=(4, 4, 8, 8, 8, 4))
@@ -64,8 +64,11 @@ def test_every_protocol_sees_the_same_number_of_samples(phantom_prepared, tmp_pa
         pool = build_training_set(parse_spec(spec), phantom_prepared, test, 32)
         method = SegmenterMethod(config, pool, typed=False, device=torch.device("cpu"))
         seen[spec] = (method.total_steps, sum(len(method.batch_indices(s)) for s in range(method.total_steps)))
-    # OC-TS has 6 slices: 3 epochs x 6 samples = 18 samples in 3 x ceil(6 / 4) = 6 steps, whatever the pool
+    # OC-TS has 6 slices: 3 epochs x 6 samples = 18 samples in 3 x ceil(6 / 4) = 6 steps, whatever the pool ...
+    add = seen.pop(f"add:0.5:{synth}")
     assert set(seen.values()) == {(6, 18)}, seen
+    # ... but add:0.5 (Jiang IV-B-2: the larger set, the same epochs): 3 epochs x 9 samples in 3 x ceil(9 / 4) steps
+    assert add == (9, 27)
 
 
 def test_pool_sizes(phantom_prepared, tmp_path):

@@ -9,6 +9,7 @@ from radsynth.data import phantom
 from radsynth.data.slices import SliceSet
 from radsynth.experiments.run import rebuild_report, run_experiment
 from radsynth.experiments.stages import DONE
+from radsynth.report.html import DEPARTURES_LABEL
 from test_report_html import check_page
 
 QUIET = Console(quiet=True)
@@ -18,7 +19,8 @@ MINI_COSINGAN = {
                  "feature_unet_steps": 1, "sample_every": 2, "checkpoint_every": 2},
     "pix2pix": {"size": 32, "ngf": 4, "ndf": 4, "steps": 2, "feature_unet_steps": 1, "sample_every": 2, "checkpoint_every": 2},
     "segment": {"size": 32, "epochs": 1, "samples_per_epoch": 8, "unet_features": [4, 4, 8, 8, 8, 4]},
-    "classify": {"size": 32, "epochs": 1},
+    "classify": {"epochs": 1},
+    "classify_sizes": [32, 32],
     "synth_limit": None,
 }
 
@@ -31,6 +33,9 @@ def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
     page = run_experiment("cosingan", tmp_path / "ct", run, "quick", MINI_COSINGAN, only=only, console=QUIET)
     done = sorted(p.parent.name for p in run.glob(f"*/{DONE}"))
     assert len(done) == 2 + 4 + 5 + 6 + 1 + 1 and "cls-resnet18-oc" not in done
+    # 3.2's 15 / 5: a quarter of the patients for testing, rounded up (5 -> 3 / 2), no val split
+    splits = {r["patient"]: r["split"] for r in SliceSet(run / "prepare" / "set").rows}
+    assert sorted(splits.values()).count("test") == 2 and set(splits.values()) == {"train", "test"}
     slices = json.loads((run / "choose-slices" / "slices.json").read_text())
     assert slices["patients"][0] != slices["patients"][1]
     # the synthetic sets: one image per training condition, RC / IF diversified, IF made by both CoSinGANs
@@ -47,6 +52,8 @@ def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
     assert parser.tables >= 2 * 3 and len(parser.images) >= 5  # Tables 4, 2, 1: ours (quality: several) + published
     text = page.read_text()
     assert "IF-STS" in text and "Zhang et al. 2020, CoSinGAN, Table 1" in text
+    # one departures line beside each of Tables 4, 2 and 1 (Table 3's classifier ran not)
+    assert text.count(DEPARTURES_LABEL) == 3 and "ranked automatically" in text and "preset quick: 32 px classifiers" in text
     # run again: every done stage is skipped (the marker times do not change), the report is rewritten
     before = {n: (run / n / DONE).read_text() for n in done}
     run_experiment("cosingan", tmp_path / "ct", run, "quick", MINI_COSINGAN, only=only, console=QUIET)
@@ -57,16 +64,25 @@ def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
 
 def test_cxr_cyclegan_experiment_translates_both_ways(tmp_path):
     phantom.write_cxr_phantom(tmp_path / "cxr", 6, 64, 0)
-    settings = {"size": 32, "cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "steps": 2, "sample_every": 2, "checkpoint_every": 2}}
+    settings = {"size": 32, "cyclegan": {"ngf": 4, "ndf": 4, "n_blocks": 1, "steps": 2, "sample_every": 2, "checkpoint_every": 2},
+                "classify": {"size": 32, "epochs": 3, "early_stop_patience": 1, "umap_points": 20}}
     run = tmp_path / "run"
-    page = run_experiment("cxr-cyclegan", tmp_path / "cxr", run, "quick", settings, only=["prepare", "train-*", "synth-*"], console=QUIET)
+    page = run_experiment("cxr-cyclegan", tmp_path / "cxr", run, "quick", settings, only=["prepare", "train-*", "synth-*", "cls-resnet18-nc-real"],
+                          console=QUIET)
     prepared = SliceSet(run / "prepare" / "set")
+    # Zunair 4.2: 80 / 20 by patient, no val split; early stopping (4.5) watches the training loss
+    assert {r["split"] for r in prepared.rows} == {"train", "test"}
+    patients = {s: {r["patient"] for r in prepared.rows if r["split"] == s} for s in ("train", "test")}
+    assert (len(patients["train"]), len(patients["test"])) == (15, 3)  # 6 per class: 4.8 -> 5 train, 1 test per class
+    stopping = json.loads((run / "cls-resnet18-nc-real" / "results.json").read_text())["training_set"]
+    assert stopping["monitor"].startswith("training pool") and len(stopping["val_loss"]) == stopping["epochs_run"] >= 1
     for key, source in (("nc", "Normal"), ("pc", "Pneumonia")):
         rows = SliceSet(run / f"synth-g-{key}" / "set").rows
         sources = sum(1 for r in prepared.rows if r["split"] == "train" and r["klass"] == source)
         assert len(rows) == sources and {r["klass"] for r in rows} == {"COVID-19"}
     parser = check_page(page)
-    assert len(parser.images) == 2  # the two translation previews
+    assert len(parser.images) >= 2  # the two translation previews (and the classifier's figures)
+    assert page.read_text().count(DEPARTURES_LABEL) == 1 and "DenseNet-121 in place" not in page.read_text()  # Table 1 only; quick has no DenseNet
     assert rebuild_report(run) == page
 
 

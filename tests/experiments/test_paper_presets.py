@@ -20,7 +20,7 @@ from radsynth.evaluate.classify_config import PRESETS as CLASSIFY_PRESETS
 from radsynth.evaluate.classify_config import ClassifyConfig
 from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
 from radsynth.evaluate.config import SegmentConfig
-from radsynth.experiments import cxr_pix2pix
+from radsynth.experiments import ct_cgan, cxr_pix2pix
 from radsynth.experiments.run import EXPERIMENTS
 from radsynth.nets.classifiers import build_classifier
 from radsynth.nets.segmenter import build_segmenter
@@ -50,18 +50,22 @@ def paper_configs(name: str) -> dict[str, object]:
         out["quality"] = build_config(QualityConfig, QUALITY_PRESETS, s["quality_preset"], {})
     if name == "ct-cgan":
         for method in s["methods"]:
-            overrides = s["pix2pix"] if method == "pix2pix" else {**s["gan"], "size": s["size"]}
+            overrides = {**s["pix2pix"], **ct_cgan.JIANG_PIX2PIX} if method == "pix2pix" else {**s["gan"], "size": s["size"]}
             out[method] = synth_config(method, s["gan_preset"], overrides)
     if name == "cxr-cyclegan":
         out["cyclegan"] = synth_config("cyclegan", s["cyclegan_preset"], s["cyclegan"])
     if name == "cxr-pix2pix":
         out["pix2pix-cxr"] = synth_config("pix2pix-cxr", s["pix2pix_preset"], s["pix2pix"])
-        for _, _, preset, _ in cxr_pix2pix.runs({**s, "weights": "given"}):
-            out[f"classify-{preset}-{s['classifier']}"] = build_config(ClassifyConfig, CLASSIFY_PRESETS, preset, {**s["classify"], "model": s["classifier"]})
+        for _, _, preset, _, copies in cxr_pix2pix.runs({**s, "weights": "given"}):
+            out[f"classify-{preset}-{s['classifier']}-x{copies}"] = build_config(ClassifyConfig, CLASSIFY_PRESETS, preset,
+                                                                                {**s["classify"], "model": s["classifier"], "positive_copies": copies})
     for model in s.get("segmenters", ["unet"] if "segment_preset" in s else []):
         out[f"segment-{model}"] = build_config(SegmentConfig, SEGMENT_PRESETS, s["segment_preset"], {**s["segment"], "model": model})
     for model in s.get("classifiers", []):
-        out[f"classify-{model}"] = build_config(ClassifyConfig, CLASSIFY_PRESETS, s["classify_preset"], {**s["classify"], "model": model})
+        for size in s.get("classify_sizes", [None]):  # cosingan: Tables 2 and 3 (256 and 512 px)
+            extra = {"size": size} if size else {}
+            out[f"classify-{model}" + (f"-{size}" if size else "")] = build_config(ClassifyConfig, CLASSIFY_PRESETS, s["classify_preset"],
+                                                                                  {**s["classify"], "model": model, **extra})
     return out
 
 

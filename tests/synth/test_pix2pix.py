@@ -54,6 +54,26 @@ def test_pix2pix_overfits_one_phantom_pair(tmp_path, outcome):
     assert outcome("psnr", psnr(fake, data.images)) >= 27.0
 
 
+def test_onehot_condition_keeps_ggo_and_consolidation_apart():
+    """Jiang's pix2pix baseline takes the four labels as channels (the global-local cGAN's input); CoSinGAN's grey
+    condition merges GGO and consolidation into one level."""
+    from radsynth.synth.pix2pix import encode_condition
+
+    label = torch.tensor([[[0, 1], [2, 3]]])
+    grey, onehot = Pix2PixConfig(size=32, condition="cosingan"), Pix2PixConfig(size=32, condition="onehot")
+    merged = encode_condition(label, grey)
+    assert merged.shape == (1, 1, 2, 2) and merged[0, 0, 1, 0] == merged[0, 0, 1, 1]
+    apart = encode_condition(label, onehot)
+    assert apart.shape == (1, 4, 2, 2) and apart[0, :, 1, 0].argmax() == 2 and apart[0, :, 1, 1].argmax() == 3
+    hu, phantom_label = ct_phantom_slice(256, seed=1)
+    image, phantom_label = fit_to_size(to_unit(hu, -1000.0, 200.0), phantom_label, 32)
+    data = TrainingData(torch.from_numpy(image)[None, None], torch.from_numpy(phantom_label.astype(np.int64))[None], ["0"], ["p"], "memory")
+    method = Pix2PixMethod(Pix2PixConfig(**TINY, condition="onehot", augment="jiang"), data, torch.device("cpu"), {})
+    losses = method.train_step(0, torch.Generator().manual_seed(0))
+    assert all(np.isfinite(v) for v in losses.values())
+    assert method.generator(apart.repeat(1, 1, 16, 16)).shape == (1, 1, 32, 32)  # a 4-channel generator (a 1-channel one raises)
+
+
 def _state(run: Path) -> dict[str, torch.Tensor]:
     return read_checkpoint(latest_checkpoint(run / "train")).tensors
 

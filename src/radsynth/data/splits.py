@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -75,3 +76,14 @@ def split_patients(
                 assignment[patient] = name
             start += count
     return assignment
+
+
+def holdout_fractions(n_patients: int, test_share: float) -> dict[str, float]:
+    """Train / test fractions (no val) holding out ceil(``test_share`` x n) patients for testing, at least one,
+    and keeping at least one for training; e.g. a quarter of 20 -> 15 / 5 (CoSinGAN 3.2), of 14 -> 10 / 4."""
+    if not 0 < test_share < 1:
+        raise ValueError(f"test_share must lie in (0, 1), got {test_share}")
+    if n_patients < 2:
+        return {"train": 0.5, "val": 0.0, "test": 0.5}  # one patient: split_patients puts it in train
+    test = min(n_patients - 1, max(1, math.ceil(test_share * n_patients - 1e-9)))
+    return {"train": (n_patients - test) / n_patients, "val": 0.0, "test": test / n_patients}

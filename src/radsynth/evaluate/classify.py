@@ -195,7 +195,7 @@ def evaluate_classification(
     classes = resolve_classes(SliceSet(test_path, split=test_split), config.class_list)
     test = load_class_test_set(Path(test_path), classes, test_split, config.size)
     real_path = Path(real) if real else Path(test_path)
-    pool = build_class_pool(spec, real_path, test, config.size, config.seed, config.skew, name)
+    pool = build_class_pool(spec, real_path, test, config.size, config.seed, config.skew, name, config.positive_copies)
     if config.frozen_epochs and weights is None:
         raise InputError("--weights", "frozen_epochs (Liang's transfer recipe) needs ImageNet weights; without them use the 'liang' preset (from scratch)")
     if weights is not None and config.in_channels != 3:
@@ -242,7 +242,7 @@ def evaluate_classification(
             "name": pool.name, "spec": spec.text, "pool_size": len(pool.rows), "real_images": pool.real_images,
             "synthetic_images": pool.synthetic_images, "class_counts": counts,
             "class_counts_synthetic": {c: sum(1 for r, t in zip(pool.rows, pool.targets.tolist()) if r["source"] == "synth" and t == k) for k, c in enumerate(classes)},
-            "skew": pool.skew, "skew_target": pool.skew_target or None, "notes": pool.notes,
+            "skew": pool.skew, "skew_target": pool.skew_target or None, "positive_copies": config.positive_copies, "notes": pool.notes,
             "patients": len(pool.patients), "ids_sha256": ids_sha, "samples_per_epoch": method.samples_per_epoch,
             "epochs": config.epochs, "batch": config.batch_size, "steps": method.total_steps,
             "steps_run": stopping["epochs_run"] * method.steps_per_epoch, "augment": augment,

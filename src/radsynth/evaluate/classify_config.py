@@ -42,6 +42,7 @@ class ClassifyConfig:
     beta2: float = 0.999
     decay_start: float = 0.5  # fraction of the epochs after which lr falls linearly to 0 (3.3.1: 20 %/epoch after 5 of 10); 1 = constant
     equal_samples: bool = True  # 3.3.1: every training set as many samples per epoch as OC-TS; False: an epoch is the pool itself
+    positive_copies: int = 1  # real positive-class training images each used this many times in the pool (Liang III-C: COVID-19 x8 in the "original imbalanced" set); 1 = once; real / oc pools only
     skew: float = 0.0  # target skew (negatives / positives, Zunair eq. 6) reached by adding synthetic positives; 0 = add them all
     early_stop_patience: int = 0  # epochs without a lower validation loss before stopping (Zunair 4.5); 0 = off
     frozen_epochs: int = 0  # Liang III-C transfer: epochs with the ImageNet body frozen (only the head trains)
@@ -73,7 +74,7 @@ class ClassifyConfig:
             raise ValueError(f"model must be one of {CLASSIFIERS}, got '{self.model}'")
         if self.size < 32 or self.size % 32:
             raise ValueError(f"size must be a multiple of 32 (the networks downsample 32 x), got {self.size}")
-        check_range(vars(self), ("in_channels", "epochs", "batch_size", "eval_batch_size", "log_every", "sample_every", "checkpoint_every", "umap_points"), low=1)
+        check_range(vars(self), ("in_channels", "positive_copies", "epochs", "batch_size", "eval_batch_size", "log_every", "sample_every", "checkpoint_every", "umap_points"), low=1)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got '{self.optimizer}'")
         if self.augment not in AUGMENTS:

@@ -7,7 +7,9 @@ Normal vs COVID-19, Pneumonia vs COVID-19 and 3-class tasks come from the same p
 
 A classification SPEC (``radsynth evaluate classify --train``):
 
-* ``oc`` / ``real``            the real train split (Zunair's "Real", CoSinGAN's OC-TS);
+* ``oc`` / ``real``            the real train split (Zunair's "Real", CoSinGAN's OC-TS); with config
+                               ``positive_copies`` K > 1 each positive-class image K times (Liang's
+                               "original imbalanced" set: COVID-19 duplicated 8 times);
 * ``sin:ID``, ``two:ID1,ID2``  one / two real images (CoSinGAN's Sin-TS, Two-TS; ``auto`` on CT sets);
 * ``synth:DIR[,DIR2]``         "synthetic only": the classes the synthetic sets hold come only from
                                them, the other classes from the real set (Zunair Tables 1-2, last
@@ -228,11 +230,17 @@ def _skew_cap(real_targets: list[int], n_classes: int, target: float, available:
 
 
 def build_class_pool(
-    spec: ClassifySpec, real_path: Path, test: ClassSet, size: int, seed: int = 0, skew: float = 0.0, name: str | None = None
+    spec: ClassifySpec, real_path: Path, test: ClassSet, size: int, seed: int = 0, skew: float = 0.0, name: str | None = None,
+    positive_copies: int = 1,
 ) -> ClassPool:
-    """The training pool of ``spec`` at ``size`` px; the real data is the train split of ``real_path``."""
+    """The training pool of ``spec`` at ``size`` px; the real data is the train split of ``real_path``.
+
+    ``positive_copies`` K > 1 (``oc`` only): each real positive-class image appears K times (over-sampling by duplication).
+    """
     if skew > 0 and not (spec.kind == "add" and spec.fraction is None):
         raise InputError("skew", f"a target skew applies to add:DIR[,DIR2] (over-sampling with synthetic images), not to '{spec.text}'")
+    if positive_copies > 1 and spec.kind != "oc":
+        raise InputError("positive_copies", f"duplicating the positive class applies to the real set (real / oc), not to '{spec.text}'")
     real = SliceSet(real_path, split="train")
     if is_synthetic(real):
         raise InputError(real_path, "is a synthetic set; the real training data must be a prepared real set")
@@ -244,7 +252,12 @@ def build_class_pool(
     notes: list[str] = []
     target_of = dict(zip(all_real, real_targets))
     if spec.kind == "oc":
-        parts.append((real, all_real, real_targets, "real"))
+        positive = len(classes) - 1
+        repeat = [positive_copies if t == positive else 1 for t in real_targets]
+        indices = [i for i, k in zip(all_real, repeat) for _ in range(k)]
+        parts.append((real, indices, [target_of[i] for i in indices], "real"))
+        if positive_copies > 1:
+            notes.append(f"each of the {repeat.count(positive_copies)} real {classes[positive]} images used {positive_copies} times")
     elif spec.kind in ("sin", "two"):
         count = 1 if spec.kind == "sin" else 2
         if spec.slice_ids == ("auto",):

@@ -12,7 +12,9 @@ A protocol SPEC names the training set (the real set is the ``train`` split of a
 Every protocol sees the same number of samples (CoSinGAN 3.3.1: "each training set contains the
 same number of training samples ... the parameters are updated the same number of times"): an
 epoch is ``samples_per_epoch`` samples, by default the size of OC-TS, drawn as repeated shuffles
-of the training pool (``epoch_order``), so steps x batch is equal for every protocol.
+of the training pool (``epoch_order``), so steps x batch is equal for every protocol. The one
+exception is ``add:P``: Jiang's second experiment trains on the larger set for the same epochs, so
+its epochs grow with the pool (``epoch_scale`` = (1 + P) x; ``replace`` keeps the real set's size).
 
 Test sets hold REAL held-out patients only: a synthetic set is refused as a test set, and a
 training image (real, or synthetic through the condition it was made from) of a test patient is
@@ -123,6 +125,7 @@ class TrainingSet:
     synthetic_images: int
     reference_size: int  # OC-TS size: the default samples per epoch of every protocol
     sources: list[SetRecord] = field(default_factory=list)
+    epoch_scale: float = 1.0  # samples per epoch relative to the default: pool / real set for add:P (Jiang IV-B-2), else 1
 
     @property
     def has_lung(self) -> bool:
@@ -330,6 +333,7 @@ def build_training_set(spec: ProtocolSpec, real_path: Path, test: TestSet, size:
     return TrainingSet(
         name=name or spec.default_name, spec=spec.text, images=torch.cat(images), labels=torch.cat(labels), ids=ids,
         patients=sorted(patients), real_images=n_real, synthetic_images=len(ids) - n_real, reference_size=reference, sources=sources,
+        epoch_scale=len(ids) / reference if spec.kind == "add" else 1.0,
     )
 
 

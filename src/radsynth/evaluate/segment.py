@@ -185,6 +185,7 @@ def evaluate_segmentation(
                 "ids": pool.ids if len(pool.ids) <= 20 else pool.ids[:20] + [f"... {len(pool.ids) - 20} more"],
                 "ids_sha256": ids_sha,
                 "samples_per_epoch": method.samples_per_epoch,
+                "epoch_scale": pool.epoch_scale,
                 "epochs": config.epochs,
                 "batch": config.batch,
                 "steps": method.total_steps,

@@ -40,7 +40,8 @@ class SegmenterMethod:
     """One segmenter training phase for the ``Trainer``.
 
     steps = epochs x ceil(samples_per_epoch / batch); samples_per_epoch defaults to the OC-TS size,
-    so every protocol sees the same number of samples. The learning rate is constant for the first
+    so every protocol sees the same number of samples, times the pool's ``epoch_scale`` (add:P: the
+    larger set's epochs, as Jiang trains on real + synthetic for the same epochs). The learning rate is constant for the first
     ``decay_start`` of the epochs and then falls linearly to 0 at the last step.
     """
 
@@ -51,7 +52,7 @@ class SegmenterMethod:
         self.num_classes = 4 if typed else 3
         self.images = pool.images.to(device)
         self.labels = pool.labels.to(device)
-        self.samples_per_epoch = config.samples_per_epoch or pool.reference_size
+        self.samples_per_epoch = round((config.samples_per_epoch or pool.reference_size) * pool.epoch_scale)
         self.steps_per_epoch = steps_per_epoch(self.samples_per_epoch, config.batch)
         self.total_steps = config.epochs * self.steps_per_epoch
         torch.manual_seed(config.seed)  # from scratch (3.3.2); initialisation is part of the run's reproducibility

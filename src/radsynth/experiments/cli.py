@@ -19,6 +19,9 @@ def add_experiment_parser(sub: argparse._SubParsersAction, text: str) -> None:
     parser.add_argument("--redo", action="append", default=[], metavar="STAGE", help="run this stage again even if done (repeatable)")
     parser.add_argument("--only", action="append", default=[], metavar="PATTERN", help="run only the stages matching this shell pattern, e.g. 'seg-*' (repeatable)")
     parser.add_argument("--force", action="store_true", help="start the whole run directory over")
+    parser.add_argument("--classify-data", type=Path, default=None, metavar="DIR",
+                        help="cosingan: a second set, with slices with and without infection (e.g. ct-rp9-dev), for the "
+                             "classification Tables 2-3; default the --data set")
 
 
 def add_report_parser(sub: argparse._SubParsersAction, text: str) -> None:
@@ -29,7 +32,9 @@ def add_report_parser(sub: argparse._SubParsersAction, text: str) -> None:
 def run_experiment_verb(args: argparse.Namespace) -> int:
     from radsynth.experiments.run import run_experiment
 
-    page = run_experiment(args.name, args.data, args.out, args.preset, seed=args.seed, device=args.device, force=args.force, redo=args.redo, only=args.only)
+    overrides = {"classify_data": str(args.classify_data.resolve())} if args.classify_data else None
+    page = run_experiment(args.name, args.data, args.out, args.preset, overrides, seed=args.seed, device=args.device, force=args.force,
+                          redo=args.redo, only=args.only)
     print(f"wrote {page}")
     return 0
 

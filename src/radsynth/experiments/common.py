@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from radsynth.atomic import atomic_write_text
 from radsynth.config import build_config, merge
@@ -14,11 +15,13 @@ from radsynth.experiments.stages import StageContext
 from radsynth.synth.registry import method_entry
 
 DATA_RECORD = "data.json"
+# split fractions, or a function of the number of patients giving them (None: radsynth's default 70 / 10 / 20)
+Fractions = Union[Mapping[str, float], Callable[[int], Mapping[str, float]], None]
 
 
-def prepare_stage(data: Path, size: int, seed: int, keep: str = "all", fractions: dict[str, float] | None = None):
-    """Stage ``prepare``: use a prepared set as it is, or prepare a source at ``size`` px (slices ``keep``; patient split
-    ``fractions``, default the source's own split or 0.7 / 0.1 / 0.2) into the stage folder."""
+def prepare_stage(data: Path, size: int, seed: int, keep: str = "all", fractions: Fractions = None):
+    """Stage ``prepare``: use a prepared set as it is, or prepare a source at ``size`` px (slices ``keep``, patient split
+    ``fractions``) into the stage folder."""
 
     def run(ctx: StageContext) -> None:
         source = Path(data).resolve()
@@ -26,15 +29,17 @@ def prepare_stage(data: Path, size: int, seed: int, keep: str = "all", fractions
             prepared = source
         else:
             prepared = ctx.folder / "set"
-            prepare(open_source(source), prepared, PrepareOptions(size=size, seed=seed, keep=keep, fractions=fractions), force=True)
+            opened = open_source(source)
+            split = fractions(len(set(opened.patients))) if callable(fractions) else fractions
+            prepare(opened, prepared, PrepareOptions(size=size, seed=seed, keep=keep, fractions=dict(split) if split else None), force=True)
         atomic_write_text(ctx.folder / DATA_RECORD, json.dumps({"source": str(source), "prepared": str(prepared), "size": size}))
 
     return run
 
 
-def prepared_set(run_dir: Path) -> Path:
-    """The prepared set the ``prepare`` stage chose."""
-    return Path(json.loads((Path(run_dir) / "prepare" / DATA_RECORD).read_text(encoding="utf-8"))["prepared"])
+def prepared_set(run_dir: Path, stage: str = "prepare") -> Path:
+    """The prepared set a ``prepare`` stage (default the experiment's main one) chose."""
+    return Path(json.loads((Path(run_dir) / stage / DATA_RECORD).read_text(encoding="utf-8"))["prepared"])
 
 
 def fit_stage(method: str, preset: str | None, overrides: dict[str, Any], data_of=prepared_set, device: str = "auto"):
@@ -60,3 +65,11 @@ def read_json(path: Path) -> dict:
 def done_results(run_dir: Path, names: list[str], reader) -> list[dict]:
     """results.json of the named stage folders that have one, in order."""
     return [reader(Path(run_dir) / n) for n in names if (Path(run_dir) / n / "results.json").exists()]
+
+
+def departure_line(items: list[str], record: dict, quick: str = "") -> str:
+    """One line of a table's departures from the paper: the protocol's ``items``, then (for a preset other than
+    ``paper``) what that preset scales down, ``quick``."""
+    preset = record.get("preset", "paper")
+    scaled = [f"preset {preset}: {quick}" if quick else f"preset {preset}: smaller images and shorter training (experiment.json)"] if preset != "paper" else []
+    return "; ".join(items + scaled) + "."

@@ -7,7 +7,13 @@ model as it is), RC-STS (randomized conditions, 2.4) and IF-STS (image fusion of
 are synthesized for every training condition; segmenters (Table 4) and classifiers (Tables 2-3)
 are trained on OC-TS, Sin-TS, Two-TS, O-STS, RC-STS and IF-STS and tested on the real held-out
 patients; pix2pix, enhanced pix2pix and CoSinGAN are scored by segmenters trained on real images
-(Table 1).
+(Table 1). Classifiers run at two sizes (Table 2: 256 px, Table 3: 512 px in the paper).
+
+The classification tables need slices with and without infection; ct-ma20-png keeps only slices with
+infection. Setting ``classify_data`` (``radsynth experiment cosingan --classify-data DIR``) names a second
+set for Tables 2-3: the same protocol (its own two slices, two CoSinGANs, O/RC/IF-STS) runs on it in the
+stages ``tables23-*``, and the classifiers train and test there. Patients are split 3 : 1 for training /
+testing, the test quarter rounded up (3.2: 15 / 5 of 20 scans); no val split (nothing early-stops).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from radsynth.atomic import atomic_write_text
 from radsynth.config import build_config
 from radsynth.data.representative import rank_slices
 from radsynth.data.slices import SliceSet
+from radsynth.data.splits import holdout_fractions
 from radsynth.errors import InputError
 from radsynth.evaluate.classify import evaluate_classification, read_classify_results
 from radsynth.evaluate.classify_config import PRESETS as CLASSIFY_PRESETS
@@ -29,7 +36,7 @@ from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
 from radsynth.evaluate.config import SegmentConfig
 from radsynth.evaluate.segment import evaluate_segmentation, read_results
 from radsynth.evaluate.tables import dsc_table
-from radsynth.experiments.common import done_results, fit_stage, prepare_stage, prepared_set, read_json
+from radsynth.experiments.common import departure_line, done_results, fit_stage, prepare_stage, prepared_set, read_json
 from radsynth.experiments.stages import Stage, StageContext
 from radsynth.report import published
 from radsynth.report.html import Section, write_report
@@ -43,6 +50,15 @@ TITLE = "CoSinGAN (Zhang et al. 2020): learning COVID-19 diagnosis from a single
 SETS = [("sin", "Sin-TS"), ("o-sts", "O-STS"), ("rc-sts", "RC-STS"), ("two", "Two-TS"), ("if-sts", "IF-STS"), ("oc", "OC-TS")]
 # Table 1's synthesizers: (stage suffix, registry method, table name)
 QUALITY_METHODS = [("pix2pix", "pix2pix", "Pix2pix"), ("enhanced-pix2pix", "enhanced-pix2pix", "Enhanced Pix2pix")]
+TEST_SHARE = 0.25  # 3.2: 15 of the 20 scans for training, the other 5 for testing
+CLASSIFY_TAG = "tables23-"  # stage-name prefix of the classification branch on a second data set
+# the classification tables: (key, index into settings['classify_sizes'], stage prefix, published table)
+CLASSIFY_TABLES = [("2", 0, "cls", published.COSINGAN_TABLE2), ("3", 1, "cls-large", published.COSINGAN_TABLE3)]
+
+
+def split_fractions(n_patients: int) -> dict[str, float]:
+    """The patient split: a quarter for testing, rounded up (15 / 5 of 20 scans, 10 / 4 of ct-ma20-png's 14), no val."""
+    return holdout_fractions(n_patients, TEST_SHARE)
 
 PRESETS: dict[str, dict[str, Any]] = {
     # the paper's values: the synthesizers', segmenters' and classifiers' own paper presets (2.5, 3.3.1, 3.3.2)
@@ -50,29 +66,41 @@ PRESETS: dict[str, dict[str, Any]] = {
         "size": 512, "cosingan_preset": "paper", "cosingan": {}, "pix2pix_preset": "paper", "pix2pix": {"size": 512},
         "segment_preset": "paper", "segment": {}, "segmenters": ["enet", "unet"],
         "classify_preset": "cosingan", "classify": {}, "classifiers": ["resnet18", "resnet50"],
+        "classify_sizes": [256, 512],  # 3.3.1: Table 2 at 256 px, Table 3 at 512 px
+        "classify_data": None,  # a second set for Tables 2-3 (None: the main set)
         "synth_limit": None, "quality_preset": "default",
     },
     # CPU, 128 px, within an hour on 2 cores: CoSinGAN's own quick preset (32 -> 128, about 9 min per
-    # pyramid), one UNet, one ResNet18, at most 400 synthesized images per set and 256 segmenter samples
-    # per epoch. With narrower pyramids (ngf 16, 120 + 60 steps) the whole run took 11.6 min on ct-ma20.
+    # pyramid; two more with classify_data), one UNet, one ResNet18, at most 400 synthesized images per set
+    # and 256 segmenter samples per epoch. With narrower pyramids (ngf 16, 120 + 60 steps) the whole run took 11.6 min on ct-ma20.
     "quick": {
         "size": 128, "cosingan_preset": "quick",
         "cosingan": {},
         "pix2pix_preset": "quick", "pix2pix": {"size": 128, "ngf": 16, "ndf": 16, "steps": 200, "feature_unet_steps": 100},
         "segment_preset": "quick", "segment": {"epochs": 10, "samples_per_epoch": 256, "unet_features": [16, 16, 32, 64, 128, 16]},
         "segmenters": ["unet"],
-        "classify_preset": "quick", "classify": {"size": 64, "epochs": 1}, "classifiers": ["resnet18"],
+        "classify_preset": "quick", "classify": {"epochs": 1}, "classifiers": ["resnet18"],
+        "classify_sizes": [64, 128],  # Table 2 at half the CoSinGAN size, Table 3 at its full size (as 256 / 512)
+        "classify_data": None,
         "synth_limit": 400, "quality_preset": "quick",
     },
 }
 
 
-def _slices(ctx: StageContext) -> None:
+def _slices(tag: str = ""):
     """Stage ``choose-slices``: the best-ranked train slice (``radsynth.data.representative``: typical
     layout, then most infection) and the best of another patient (and of another modality, where known)."""
-    ranked = rank_slices(SliceSet(prepared_set(ctx.run_dir), "train"))
+
+    def run(ctx: StageContext) -> None:
+        _choose_slices(ctx, prepared_set(ctx.run_dir, f"{tag}prepare"))
+
+    return run
+
+
+def _choose_slices(ctx: StageContext, prepared: Path) -> None:
+    ranked = rank_slices(SliceSet(prepared, "train"))
     if not ranked:
-        raise InputError(prepared_set(ctx.run_dir), "has no train slice with lung and infection to train CoSinGAN on")
+        raise InputError(prepared, "has no train slice with lung and infection to train CoSinGAN on")
     first = ranked[0]
     others = [s for s in ranked if s.patient != first.patient and (not first.modality or s.modality != first.modality)]
     second = (others or [s for s in ranked if s.patient != first.patient] or ranked[1:] or [first])[0]
@@ -83,24 +111,25 @@ def _slices(ctx: StageContext) -> None:
     }, indent=2))
 
 
-def chosen(run_dir: Path) -> dict:
-    return read_json(Path(run_dir) / "choose-slices" / "slices.json")
+def chosen(run_dir: Path, tag: str = "") -> dict:
+    return read_json(Path(run_dir) / f"{tag}choose-slices" / "slices.json")
 
 
-def _synth_stage(runs: list[str], diversify: str, limit: int | None, seed: int, device: str):
+def _synth_stage(runs: list[str], diversify: str, limit: int | None, seed: int, device: str, tag: str = ""):
     def run(ctx: StageContext) -> None:
         models = [load_synthesizer(ctx.stage(r), device) for r in runs]
         model = models[0] if len(models) == 1 else FusedSynthesizer(*models)
         name = model.name if len(models) == 1 else "fusion"
-        synthesize_set(model, name, model.output_size, prepared_set(ctx.run_dir), ctx.folder / "set", split="train",
+        synthesize_set(model, name, model.output_size, prepared_set(ctx.run_dir, f"{tag}prepare"), ctx.folder / "set", split="train",
                        seed=seed, diversify=diversify, limit=limit, force=True)
 
     return run
 
 
-def _spec(run_dir: Path, suffix: str) -> str:
-    ids = chosen(run_dir)
-    return {"sin": f"sin:{ids['a']}", "two": f"two:{ids['a']},{ids['b']}", "oc": "oc"}.get(suffix, f"synth:{Path(run_dir) / ('synth-' + suffix) / 'set'}")
+def _spec(run_dir: Path, suffix: str, tag: str = "") -> str:
+    ids = chosen(run_dir, tag)
+    synthetic = Path(run_dir) / f"{tag}synth-{suffix}" / "set"
+    return {"sin": f"sin:{ids['a']}", "two": f"two:{ids['a']},{ids['b']}", "oc": "oc"}.get(suffix, f"synth:{synthetic}")
 
 
 def _segment_stage(model: str, suffix: str, name: str, settings: dict, seed: int, device: str):
@@ -134,18 +163,32 @@ def classification_blocker(prepared: Path) -> str | None:
     return None
 
 
-def _classify_stage(model: str, suffix: str, name: str, settings: dict, seed: int, device: str):
+def _classify_stage(model: str, suffix: str, name: str, size: int, settings: dict, seed: int, device: str, tag: str = ""):
     def run(ctx: StageContext) -> None:
-        prepared = prepared_set(ctx.run_dir)
+        prepared = prepared_set(ctx.run_dir, f"{tag}prepare")
         blocker = classification_blocker(prepared)
         if blocker:
             ctx.console.print(f"    skipped: {blocker}")
             atomic_write_text(ctx.folder / SKIPPED, json.dumps({"reason": blocker}, indent=2))
             return
-        config = build_config(ClassifyConfig, CLASSIFY_PRESETS, settings["classify_preset"], {**settings["classify"], "model": model, "seed": seed})
+        overrides = {**settings["classify"], "model": model, "seed": seed, "size": size}
+        config = build_config(ClassifyConfig, CLASSIFY_PRESETS, settings["classify_preset"], overrides)
         resume = ctx.partial and (ctx.folder / "classify.json").exists()
-        evaluate_classification(_spec(ctx.run_dir, suffix), prepared, ctx.folder, config, name=name, device=device,
+        evaluate_classification(_spec(ctx.run_dir, suffix, tag), prepared, ctx.folder, config, name=name, device=device,
                                 resume=resume, force=not resume, figures=False, console=ctx.console)
+
+    return run
+
+
+def _check_classification_set(data: Path, size: int, seed: int):
+    """Stage ``tables23-prepare``: prepare the second set and refuse it at once when Tables 2-3 cannot run on it."""
+    prepare = prepare_stage(data, size, seed, fractions=split_fractions)
+
+    def run(ctx: StageContext) -> None:
+        prepare(ctx)
+        blocker = classification_blocker(prepared_set(ctx.run_dir, f"{CLASSIFY_TAG}prepare"))
+        if blocker:
+            raise InputError("classify_data", f"{data}: {blocker}")
 
     return run
 
@@ -166,34 +209,83 @@ def _quality_stage(settings: dict, device: str):
     return run
 
 
-def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> list[Stage]:
-    """The protocol's stages, in order."""
+def _cosingan_stages(data: Path, settings: dict, seed: int, device: str, tag: str = "") -> list[Stage]:
+    """prepare, choose-slices, the two CoSinGANs and O/RC/IF-STS on ``data``, their stage names prefixed ``tag``."""
     size = settings["size"]
     cosingan = {**settings["cosingan"], "seed": seed}
-    stages_ = [
-        Stage("prepare", prepare_stage(data, size, seed), f"the real set at {size} px, patient-level split"),
-        Stage("choose-slices", _slices, "the two training slices (two patients)"),
-        Stage("train-cosingan-a", fit_stage("cosingan", settings["cosingan_preset"], {**cosingan, "slice_ids": lambda r: [chosen(r)["a"]]}, device=device),
-              "CoSinGAN on slice A", resumable=True),
-        Stage("train-cosingan-b", fit_stage("cosingan", settings["cosingan_preset"], {**cosingan, "slice_ids": lambda r: [chosen(r)["b"]]}, device=device),
-              "CoSinGAN on slice B", resumable=True),
+    of = f" ({data.name}, Tables 2-3)" if tag else ""
+    prepare = _check_classification_set(data, size, seed) if tag else prepare_stage(data, size, seed, fractions=split_fractions)
+    data_of = lambda r: prepared_set(r, f"{tag}prepare")  # noqa: E731
+    out = [
+        Stage(f"{tag}prepare", prepare, f"the real set at {size} px, patient split 3 : 1{of}"),
+        Stage(f"{tag}choose-slices", _slices(tag), f"the two training slices (two patients){of}"),
     ]
+    for k in ("a", "b"):
+        overrides = {**cosingan, "slice_ids": lambda r, k=k: [chosen(r, tag)[k]]}
+        out.append(Stage(f"{tag}train-cosingan-{k}", fit_stage("cosingan", settings["cosingan_preset"], overrides, data_of=data_of, device=device),
+                         f"CoSinGAN on slice {k.upper()}{of}", resumable=True))
+    limit = settings["synth_limit"]
+    a, b = f"{tag}train-cosingan-a", f"{tag}train-cosingan-b"
+    out += [
+        Stage(f"{tag}synth-o-sts", _synth_stage([a], "none", limit, seed, device, tag), f"O-STS: CoSinGAN A on every training condition{of}"),
+        Stage(f"{tag}synth-rc-sts", _synth_stage([a], "rc", limit, seed, device, tag), f"RC-STS: randomized conditions{of}"),
+        Stage(f"{tag}synth-if-sts", _synth_stage([a, b], "fusion", limit, seed, device, tag), f"IF-STS: image fusion of A and B{of}"),
+    ]
+    return out
+
+
+def classify_tag(settings: dict) -> str:
+    """Stage-name prefix of the set Tables 2-3 run on: '' (the main set) or CLASSIFY_TAG (``classify_data``)."""
+    return CLASSIFY_TAG if settings.get("classify_data") else ""
+
+
+def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> list[Stage]:
+    """The protocol's stages, in order."""
+    stages_ = _cosingan_stages(Path(data), settings, seed, device)
+    tag = classify_tag(settings)
+    if tag:  # right after the main set's preparation, so an unusable second set fails before any training
+        branch = _cosingan_stages(Path(settings["classify_data"]), settings, seed, device, tag)
+        stages_ = stages_[:1] + branch[:1] + stages_[1:] + branch[1:]
     for suffix, method, name in QUALITY_METHODS:
         overrides = {**settings["pix2pix"], "seed": seed, "slice_ids": lambda r: [chosen(r)["a"]]}
         stages_.append(Stage(f"train-{suffix}", fit_stage(method, settings["pix2pix_preset"], overrides, device=device), f"{name} on slice A (Table 1)", resumable=True))
     limit = settings["synth_limit"]
-    stages_ += [
-        Stage("synth-o-sts", _synth_stage(["train-cosingan-a"], "none", limit, seed, device), "O-STS: CoSinGAN A on every training condition"),
-        Stage("synth-rc-sts", _synth_stage(["train-cosingan-a"], "rc", limit, seed, device), "RC-STS: randomized conditions"),
-        Stage("synth-if-sts", _synth_stage(["train-cosingan-a", "train-cosingan-b"], "fusion", limit, seed, device), "IF-STS: image fusion of A and B"),
-    ]
     stages_ += [Stage(f"synth-{s}", _synth_stage([f"train-{s}"], "none", limit, seed, device), f"{n} images for Table 1") for s, _, n in QUALITY_METHODS]
     for model in settings["segmenters"]:
         stages_ += [Stage(f"seg-{model}-{s}", _segment_stage(model, s, n, settings, seed, device), f"{model} on {n} (Table 4)", resumable=True) for s, n in SETS]
-    for model in settings["classifiers"]:
-        stages_ += [Stage(f"cls-{model}-{s}", _classify_stage(model, s, n, settings, seed, device), f"{model} on {n} (Tables 2-3)", resumable=True) for s, n in SETS]
+    for key, index, prefix, _ in CLASSIFY_TABLES:
+        size = settings["classify_sizes"][index]
+        for model in settings["classifiers"]:
+            stages_ += [Stage(f"{prefix}-{model}-{s}", _classify_stage(model, s, n, size, settings, seed, device, tag),
+                              f"{model} on {n} at {size} px (Table {key})", resumable=True) for s, n in SETS]
     stages_.append(Stage("quality", _quality_stage(settings, device), "Table 1: segmenters trained on real images score the synthetic sets"))
     return stages_
+
+
+def departures(record: dict) -> dict[str, str]:
+    """Each table's remaining departures from the paper (3.2-3.3), one line per table ('1', '2', '3', '4')."""
+    settings = record["settings"]
+    common = ["the two training slices are ranked automatically (typical layout, most infection) from two patients, not hand-picked by modality"]
+    if not settings["cosingan"].get("vgg_weights"):
+        common.append("MS-FVL uses a UNet trained on the slice in place of ImageNet VGG19 (no local weights file)")
+    overall = "overall scores only, no modality 1 / 2 columns (prepared sets keep no modality)"
+    classify = ["classifiers start from scratch, not from ImageNet weights"]
+    if settings.get("classify_data"):
+        classify.append(f"run on a second set ({Path(settings['classify_data']).name}) with its own two slices and CoSinGANs, "
+                        "since the main set has no slice without infection")
+    limit = settings["synth_limit"]
+    cut = f", at most {limit} synthetic images per set" if limit else ""
+    segment = build_config(SegmentConfig, SEGMENT_PRESETS, settings["segment_preset"], settings["segment"])
+    classifier = build_config(ClassifyConfig, CLASSIFY_PRESETS, settings["classify_preset"], settings["classify"])
+    seg = f"{settings['size']} px, CoSinGAN's short CPU schedule, {' / '.join(settings['segmenters'])} only, {segment.epochs} segmenter epochs{cut}"
+    sizes = settings.get("classify_sizes", [256, 512])
+    cls = f"{settings['size']} px CoSinGAN with its short CPU schedule, {' / '.join(settings['classifiers'])} only, {classifier.epochs} epoch(s){cut}"
+    return {
+        "1": departure_line(common + [overall], record, seg),
+        "4": departure_line(common + [overall], record, seg),
+        "2": departure_line(common + classify, record, f"{sizes[0]} px classifiers, {cls}"),
+        "3": departure_line(common + classify, record, f"{sizes[-1]} px classifiers, {cls}"),
+    }
 
 
 def build_report(run_dir: Path) -> Path:
@@ -202,21 +294,27 @@ def build_report(run_dir: Path) -> Path:
     record = read_json(run_dir / "experiment.json")
     settings = record["settings"]
     sections: list[Section] = []
+    lines = departures(record)
     seg_names = [f"seg-{m}-{s}" for m in settings["segmenters"] for s, _ in SETS]
     seg = done_results(run_dir, seg_names, read_results)
     if seg:
         sections.append(Section("Segmentation (Table 4)", [f"Segmenters trained on each training set, tested on the real held-out patients of {record['data']}."],
                                 [("DSC (%)", dsc_table(seg), published.COSINGAN_TABLE4)],
-                                links=[(run_dir / n / "results.md", n) for n in seg_names]))
-    cls_names = [f"cls-{m}-{s}" for m in settings["classifiers"] for s, _ in SETS]
-    cls = done_results(run_dir, cls_names, read_classify_results)
-    if cls:
-        sections.append(Section("Classification: infection present / absent (Tables 2-3)", [],
-                                [("Sensitivity, specificity, accuracy", cosingan_table(cls), published.COSINGAN_TABLE2)],
-                                links=[(run_dir / n / "results.md", n) for n in cls_names]))
-    skipped = [read_json(run_dir / n / SKIPPED)["reason"] for n in cls_names if (run_dir / n / SKIPPED).exists()]
-    if skipped:
-        sections.append(Section("Classification: infection present / absent (Tables 2-3)", [f"Not run: {skipped[0]}."]))
+                                links=[(run_dir / n / "results.md", n) for n in seg_names], departures=lines["4"]))
+    tag = classify_tag(settings)
+    where = f"the real held-out patients of {settings['classify_data']}" if tag else "the real held-out patients"
+    sizes = settings.get("classify_sizes", [settings["classify"].get("size")])
+    for key, index, prefix, paper in CLASSIFY_TABLES[: len(sizes)]:
+        cls_names = [f"{prefix}-{m}-{s}" for m in settings["classifiers"] for s, _ in SETS]
+        cls = done_results(run_dir, cls_names, read_classify_results)
+        skipped = [read_json(run_dir / n / SKIPPED)["reason"] for n in cls_names if (run_dir / n / SKIPPED).exists()]
+        title = f"Classification: infection present / absent (Table {key}, {sizes[index]} px)"
+        if cls:
+            sections.append(Section(title, [f"Classifiers trained on each training set, tested on {where}."],
+                                    [("Sensitivity, specificity, accuracy", cosingan_table(cls), paper)],
+                                    links=[(run_dir / n / "results.md", n) for n in cls_names], departures=lines[key]))
+        elif skipped:
+            sections.append(Section(title, [f"Not run: {skipped[0]}; give a set with both (--classify-data, e.g. ct-rp9-dev)."]))
     quality = run_dir / "quality" / "quality"
     if (quality / "results.json").exists():
         from radsynth.quality.run import read_results as read_quality
@@ -225,10 +323,15 @@ def build_report(run_dir: Path) -> Path:
         sections.append(Section("Image quality of the synthesizers (Table 1)",
                                 ["DSC (%) of the segmenters trained on the real training set (OC-TS), applied to each synthetic set against its conditions."],
                                 [("Segmentation-based quality score", segmentation_table(read_quality(quality)), published.COSINGAN_TABLE1)],
-                                links=[(quality / "results.md", "quality/results.md (every score)")]))
+                                links=[(quality / "results.md", "quality/results.md (every score)")], departures=lines["1"]))
     images = [(run_dir / f"synth-{s}" / "set" / "preview.png", f"{s}: condition, real, synthetic") for s in ("o-sts", "rc-sts", "if-sts", "pix2pix", "enhanced-pix2pix")]
     images += [(run_dir / f"train-cosingan-{k}" / "scales.png", f"CoSinGAN {k.upper()}: one output per scale") for k in ("a", "b")]
+    if tag:
+        images += [(run_dir / f"{tag}synth-{s}" / "set" / "preview.png", f"{s} on {settings['classify_data']} (Tables 2-3)") for s in ("o-sts", "rc-sts", "if-sts")]
     slices = run_dir / "choose-slices" / "slices.json"
     text = [f"Training slices: A = {chosen(run_dir)['a']}, B = {chosen(run_dir)['b']}."] if slices.exists() else []
+    if tag and (run_dir / f"{tag}choose-slices" / "slices.json").exists():
+        ids = chosen(run_dir, tag)
+        text.append(f"Training slices of the classification set (Tables 2-3): A = {ids['a']}, B = {ids['b']}.")
     sections.append(Section("Synthetic sets and synthesizers", text, images=images))
     return write_report(run_dir, TITLE, sections, [f"Data: {record['data']}; preset {record['preset']}; seed {record['seed']}."])

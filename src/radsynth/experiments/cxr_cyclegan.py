@@ -17,7 +17,7 @@ from radsynth.evaluate.classify import evaluate_classification, read_classify_re
 from radsynth.evaluate.classify_config import PRESETS as CLASSIFY_PRESETS
 from radsynth.evaluate.classify_config import ClassifyConfig
 from radsynth.evaluate.classify_tables import zunair_table
-from radsynth.experiments.common import done_results, fit_stage, prepare_stage, prepared_set, read_json
+from radsynth.experiments.common import departure_line, done_results, fit_stage, prepare_stage, prepared_set, read_json
 from radsynth.experiments.stages import Stage, StageContext
 from radsynth.report import published
 from radsynth.report.html import Section, write_report
@@ -30,6 +30,11 @@ POSITIVE = "COVID-19"
 TRANSLATORS = [("nc", "Normal"), ("pc", "Pneumonia")]
 # the two tasks (Tables 1-2): (key, negative class, first synthetic set, second synthetic set, published table)
 TASKS = [("nc", "Normal", "nc", "pc", published.ZUNAIR_TABLE1), ("pc", "Pneumonia", "pc", "nc", published.ZUNAIR_TABLE2)]
+
+# 4.2: a patient-level split, 80 % training and 20 % test; no val split: "the hyper-parameters are not
+# tuned and hence do not require a separate validation set" (4.5), so early stopping ("until the loss
+# stagnates", 4.5) watches the training loss (evaluate.classify._train's monitor without a val split)
+SPLIT = {"train": 0.8, "val": 0.0, "test": 0.2}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # 4.2, 4.5: 256 px, CycleGAN's paper schedule, Adadelta classifiers with early stopping; the
@@ -79,7 +84,7 @@ def _cls_names(settings: dict, task: tuple) -> list[str]:
 
 def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> list[Stage]:
     size = settings["size"]
-    out = [Stage("prepare", prepare_stage(data, size, seed), f"the X-ray set at {size} px")]
+    out = [Stage("prepare", prepare_stage(data, size, seed, fractions=SPLIT), f"the X-ray set at {size} px, 80 / 20 patient split (4.2)")]
     for key, source in TRANSLATORS:
         overrides = {**settings["cyclegan"], "size": size, "seed": seed, "source": source, "target": POSITIVE}
         out.append(Stage(f"train-cyclegan-{key}", fit_stage("cyclegan", settings["cyclegan_preset"], overrides, device=device),
@@ -92,6 +97,21 @@ def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> l
                 out.append(Stage(f"cls-{model}-{task[0]}-{suffix}", _classify_stage(model, task, i, settings, seed, device),
                                  f"{model}, {task[1]} vs {POSITIVE}, {name}", resumable=True))
     return out
+
+
+def departures(record: dict) -> str:
+    """The remaining departures from the paper (4.2-4.5) of Tables 1-2 (the same for both)."""
+    settings = record["settings"]
+    items = ["classifiers start from scratch, not from ImageNet weights"]
+    if "densenet121" in settings["classifiers"]:
+        items.append("DenseNet-121 in place of the paper's DenseNet-102")
+    config = build_config(ClassifyConfig, CLASSIFY_PRESETS, settings["classify_preset"], settings["classify"])
+    items.append(f"early stopping after {config.early_stop_patience} epochs without a lower training loss, at most "
+                 f"{config.epochs} epochs (the paper names neither)")
+    cyc = settings["cyclegan"]
+    quick = (f"{settings['size']} px CycleGANs ({cyc.get('steps')} steps, ngf {cyc.get('ngf')}), {' / '.join(settings['classifiers'])} "
+             f"at {config.size} px")
+    return departure_line(items, record, quick)
 
 
 def build_report(run_dir: Path) -> Path:
@@ -112,7 +132,7 @@ def build_report(run_dir: Path) -> Path:
             f"{task[1]} vs {POSITIVE} (Table {1 if task[0] == 'nc' else 2})",
             ["Sensitivity and false negatives of COVID-19 on the real test split; skew = negatives / positives in training."],
             [("SEN, FN, skew", zunair_table(results), task[4])], images=images,
-            links=[(run_dir / n / "results.md", n) for n in names],
+            links=[(run_dir / n / "results.md", n) for n in names], departures=departures(record),
         ))
     previews = [(run_dir / f"synth-g-{k}" / "set" / "preview.png", f"G_{k.upper()}: {s} -> {POSITIVE}") for k, s in TRANSLATORS]
     sections.append(Section("Synthetic COVID-19 images", images=previews))

@@ -63,6 +63,13 @@ def run_experiment(
         raise InputError("--preset", f"unknown preset '{preset}' for {name} (choose from {', '.join(spec.presets)})")
     if not Path(data).exists():
         raise InputError(data, "does not exist")
+    unknown = sorted(set(overrides or {}) - set(spec.presets[preset]))
+    if unknown:
+        option = "--classify-data" if unknown == ["classify_data"] else "settings"
+        raise InputError(option, f"{name} has no setting {', '.join(unknown)}")
+    extra = (overrides or {}).get("classify_data")
+    if extra is not None and not Path(extra).exists():
+        raise InputError(extra, "does not exist")
     settings = merge(spec.presets[preset], dict(overrides or {}))
     record = {"experiment": name, "data": str(Path(data).resolve()), "preset": preset, "seed": seed, "settings": settings}
     start_run(out, record, force)

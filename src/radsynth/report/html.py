@@ -38,6 +38,10 @@ class Section:
     tables: list[tuple[str, str, PaperTable | None]] = field(default_factory=list)  # (caption, our markdown, paper)
     images: list[tuple[Path, str]] = field(default_factory=list)  # (png path, caption)
     links: list[tuple[Path, str]] = field(default_factory=list)  # (file, label)
+    departures: str = ""  # the one line naming every remaining departure of this table's protocol from the paper
+
+
+DEPARTURES_LABEL = "Departures from the paper:"
 
 
 def _cell(text: str) -> str:
@@ -83,6 +87,7 @@ th:first-child, td:first-child { text-align: left; }
 thead { background: #eee; }
 .pair { display: flex; gap: 2em; flex-wrap: wrap; align-items: flex-start; }
 .pair > div { flex: 1 1 500px; }
+.departures { border-left: 4px solid #c05050; padding: 0.2em 1em; font-size: 0.9em; }
 .note { background: #fff7d6; border-left: 4px solid #e0b000; padding: 0.5em 1em; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; }
 figure img { max-width: 640px; image-rendering: pixelated; border: 1px solid #ccc; }
@@ -111,6 +116,8 @@ def render(title: str, sections: list[Section], page_dir: Path, intro: list[str]
                 parts.append(f'<div class="ours"><h4>This run</h4>{markdown_to_html(ours)}</div>')
                 parts.append(f'<div class="paper"><h4>Published ({html.escape(paper.citation)})</h4>{markdown_to_html(paper.markdown)}</div>')
                 parts.append("</div>")
+        if section.departures:
+            parts.append(f'<p class="departures"><strong>{DEPARTURES_LABEL}</strong> {html.escape(section.departures)}</p>')
         parts += [_image(path, caption) for path, caption in section.images if Path(path).exists()]
         links = [(p, label) for p, label in section.links if Path(p).exists()]
         if links:

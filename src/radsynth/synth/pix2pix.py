@@ -4,7 +4,9 @@
 the weighted pixel-level L1 (WPPL, eq. 7) in place of pix2pix's L1, with pix2pix's weight 100.
 ``enhanced``: the same networks with CoSinGAN's mixed reconstruction loss (eq. 6: WPPL 10,
 MS-SSIM 1, VGG feature 10, UNet feature 10); see ``synth/feature_extractors.py`` for the feature networks.
-The condition is the CoSinGAN encoding (bg 0, lung 128, infection 255 -> [-1, 1]).
+The condition is the CoSinGAN encoding (bg 0, lung 128, infection 255 -> [-1, 1]); ``condition='onehot'``
+gives the four schema labels as channels (GGO and consolidation apart), the input of the global-local cGAN
+that Jiang et al. compare pix2pix with.
 
 Training follows CoSinGAN section 3.2.1 (stage 1): Adam(0.5, 0.999), lr 2e-4, batch 4, 4000
 epochs with linear decay to 0 after 2000, strong augmentation. With one or two training slices an
@@ -24,20 +26,21 @@ from rich.console import Console
 
 from radsynth import distributed
 from radsynth.config import check_range, config_from_dict, config_to_dict
-from radsynth.data.augment import NONE, STRONG, WEAK, augment_pair
+from radsynth.data.augment import JIANG, NONE, STRONG, WEAK, augment_pair
 from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.synth.base import DIVERSIFIERS, Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
 from radsynth.training.checkpoint import Retention, file_sha256, latest_checkpoint, load_module_weights
-from radsynth.synth.conditions import condition_tensor
+from radsynth.synth.conditions import NUM_LABELS, condition_tensor, one_hot_condition
 from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses, load_given_extractors
 from radsynth.synth.reconstruction import mixed_reconstruction
 from radsynth.training.schedule import LinearDecay
 from radsynth.training.trainer import Trainer, TrainerOptions, amp_autocast, resolve_device
 
 VARIANTS = ("pix2pix", "enhanced")
-AUGMENTS = {"strong": STRONG, "weak": WEAK, "none": NONE}
+AUGMENTS = {"strong": STRONG, "weak": WEAK, "none": NONE, "jiang": JIANG}
+CONDITIONS = ("cosingan", "onehot")
 
 
 def cosingan_num_downs(size: int) -> int:
@@ -70,7 +73,8 @@ class Pix2PixConfig:
     vgg_weights: str = ""  # local VGG19 weights file; empty: the VGG term's weight goes to the UNet term (DESIGN.md)
     unet_features: str = ""  # a segmenter checkpoint for MS-FUL; empty: train one on the same slices
     feature_unet_steps: int = 300  # steps to train that UNet (radsynth's choice)
-    augment: str = "strong"  # CoSinGAN: SA for the baselines and stage 1
+    augment: str = "strong"  # CoSinGAN: SA for the baselines and stage 1; jiang: Jiang IV-A's augmentation
+    condition: str = "cosingan"  # cosingan: one grey channel bg / lung / infection (3.2.1); onehot: the 4 schema labels (Jiang's input)
     slice_ids: tuple[str, ...] = ()  # slices of the prepared set to learn from; empty: its train split
     amp: bool = True  # bf16 autocast on CUDA (no effect on CPU)
     seed: int = 0
@@ -83,6 +87,8 @@ class Pix2PixConfig:
             raise ValueError(f"variant must be one of {VARIANTS}, got '{self.variant}'")
         if self.augment not in AUGMENTS:
             raise ValueError(f"augment must be one of {tuple(AUGMENTS)}, got '{self.augment}'")
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {CONDITIONS}, got '{self.condition}'")
         if self.variant == "pix2pix" and (self.vgg_weights or self.unet_features):
             raise ValueError("vgg_weights and unet_features feed the feature losses of enhanced-pix2pix; plain pix2pix has none")
         if self.size < 16:
@@ -99,6 +105,15 @@ class Pix2PixConfig:
     @property
     def depth(self) -> int:
         return self.num_downs or cosingan_num_downs(self.size)
+
+    @property
+    def condition_channels(self) -> int:
+        return NUM_LABELS if self.condition == "onehot" else 1
+
+
+def encode_condition(label: torch.Tensor, config: Pix2PixConfig) -> torch.Tensor:
+    """(N, H, W) schema labels -> the generator's condition: (N, 1, H, W) grey levels or (N, 4, H, W) one-hot."""
+    return one_hot_condition(label) if config.condition == "onehot" else condition_tensor(label)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -118,7 +133,7 @@ class Pix2PixMethod:
         self.labels = data.labels.to(device)
         torch.manual_seed(config.seed)  # weight initialisation is part of the run's reproducibility
         self.generator = build_generator(config).to(device)
-        self.discriminator = PatchDiscriminator(2, ndf=config.ndf, n_layers=config.d_layers, norm=config.norm).to(device)
+        self.discriminator = PatchDiscriminator(config.condition_channels + 1, ndf=config.ndf, n_layers=config.d_layers, norm=config.norm).to(device)
         betas = (config.beta1, config.beta2)
         self._optimizers = {
             "generator": torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=betas),
@@ -164,7 +179,7 @@ class Pix2PixMethod:
         self.generator.train()
         self.discriminator.train()
         real, label = self._batch(generator)
-        condition = condition_tensor(label)
+        condition = encode_condition(label, self.config)
         with self._autocast():
             fake = self.generator(condition)
             # discriminator: eq. 5
@@ -189,7 +204,7 @@ class Pix2PixMethod:
     @torch.no_grad()
     def samples(self) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
         self.generator.eval()
-        fake = self.generator(condition_tensor(self.labels[self.sample_index]))
+        fake = self.generator(encode_condition(self.labels[self.sample_index], self.config))
         images, labels = [], []
         for i in range(len(self.sample_index)):
             images += [self.images[i, 0].cpu().numpy(), fake[i, 0].cpu().numpy()]
@@ -198,7 +213,7 @@ class Pix2PixMethod:
 
 
 def build_generator(config: Pix2PixConfig) -> UNetGenerator:
-    return UNetGenerator(1, 1, num_downs=config.depth, ngf=config.ngf, norm=config.norm, dropout=config.dropout)
+    return UNetGenerator(config.condition_channels, 1, num_downs=config.depth, ngf=config.ngf, norm=config.norm, dropout=config.dropout)
 
 
 class Pix2Pix(Synthesizer):
@@ -272,6 +287,6 @@ class Pix2Pix(Synthesizer):
         torch.manual_seed(seed)
         self.generator.eval()
         set_dropout_active(self.generator, diversify == "dropout")
-        out = self.generator(condition_tensor(labels.to(self.device)))
+        out = self.generator(encode_condition(labels.to(self.device), self.config))
         set_dropout_active(self.generator, False)
         return out.cpu()
