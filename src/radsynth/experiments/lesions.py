@@ -72,13 +72,12 @@ def _choose(ctx: StageContext) -> None:
 
 
 def _edit_stage(mode: str, settings: dict, seed: int, one_slice: bool):
+    """Slice A edited ``edits`` times (``one_slice``), or every real training slice once."""
+
     def run(ctx: StageContext) -> None:
-        prepared = prepared_set(ctx.run_dir)
-        if one_slice:
-            edit_set(ctx.stage("train-lesions") / "run", prepared, ctx.folder / "set", mode, split="train", n_per_image=settings["edits"],
-                     seed=seed, slice_ids=[_slice_a(ctx.run_dir)], force=True)
-        else:
-            edit_set(ctx.stage("train-lesions") / "run", prepared, ctx.folder / "set", mode, split="train", seed=seed, force=True)
+        edit_set(ctx.stage("train-lesions") / "run", prepared_set(ctx.run_dir), ctx.folder / "set", mode, split="train",
+                 n_per_image=settings["edits"] if one_slice else 1, seed=seed,
+                 slice_ids=[_slice_a(ctx.run_dir)] if one_slice else None, force=True)
 
     return run
 

@@ -102,7 +102,28 @@ def _run_hash(run: Path) -> str:
     return hashlib.sha256((Path(run) / MODEL_FILE).read_bytes() + (Path(run) / CROPS_FILE).read_bytes()).hexdigest()
 
 
-def _rows(dataset: SliceSet, slice_ids: list[str] | None, limit: int | None) -> list[int]:
+def edit_one(mode: str, image: np.ndarray, label: np.ndarray, model: LesionModel, crops: list[LesionCrop],
+             rng: np.random.Generator, margin: int = DEFAULT_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+    """One edit of one slice: image (H, W) in [-1, 1], label (H, W) -> (image, label). ``mode``: one of EDITS, or
+    ``layout`` (``write_layouts``: the slice's infection removed, then new lesions added)."""
+    if mode == "add":
+        layout = sample_layout(label, model, rng)
+        return add_lesions(image, label, layout.labels, model, margin, layout.density)
+    if mode == "remove":
+        return remove_lesions(image, label, rng, margin)
+    if mode == "layout":  # the slice's own infection becomes lung, then new lesions are drawn for that lung
+        clean_image, lung_label = remove_lesions(image, label, rng, margin)
+        layout = sample_layout(lung_label, model, rng)
+        return add_lesions(clean_image, lung_label, layout.labels, model, margin, layout.density)
+    if mode == "paste":
+        if not crops:
+            raise InputError("--edit paste", "the lesion run kept no lesion crops")
+        return paste_lesions(image, label, crops, lesion_centres(label, model, rng), rng, margin)
+    raise InputError("--edit", f"unknown edit '{mode}'; expected one of {', '.join(EDITS)}")
+
+
+def _lung_slices(dataset: SliceSet, slice_ids: list[str] | None, limit: int | None):
+    """(index, image, label, meta) of the chosen slices that have a lung label, each decoded once; at most ``limit``."""
     if slice_ids:
         index = {row["id"]: i for i, row in enumerate(dataset.rows)}
         missing = [s for s in slice_ids if s not in index]
@@ -111,25 +132,44 @@ def _rows(dataset: SliceSet, slice_ids: list[str] | None, limit: int | None) -> 
         chosen = [index[s] for s in slice_ids]
     else:
         chosen = list(range(len(dataset)))
-    with_lung = [i for i in chosen if dataset.rows[i]["label"] and bool((dataset[i][1] >= 1).any())]
-    if not with_lung:
+    found = 0
+    for i in chosen:
+        image, label, meta = dataset[i]
+        if not (meta["label"] and bool((label >= 1).any())):
+            continue
+        yield i, image[0].numpy(), label.numpy(), meta
+        found += 1
+        if limit and found == limit:
+            return
+    if not found:
         raise InputError(dataset.root, "no slice with a lung label to edit")
-    return with_lung[:limit] if limit else with_lung
 
 
-def edit_one(mode: str, image: np.ndarray, label: np.ndarray, model: LesionModel, crops: list[LesionCrop],
-             rng: np.random.Generator, margin: int = DEFAULT_MARGIN) -> tuple[np.ndarray, np.ndarray]:
-    """One edit of one slice: image (H, W) in [-1, 1], label (H, W) -> (image, label)."""
-    if mode == "add":
-        layout = sample_layout(label, model, rng)
-        return add_lesions(image, label, layout.labels, model, margin, layout.density)
-    if mode == "remove":
-        return remove_lesions(image, label, rng, margin)
-    if mode == "paste":
-        if not crops:
-            raise InputError("--edit paste", "the lesion run kept no lesion crops")
-        return paste_lesions(image, label, crops, lesion_centres(label, model, rng), rng, margin)
-    raise InputError("--edit", f"unknown edit '{mode}'; expected one of {', '.join(EDITS)}")
+def _write_edits(run: Path, source: Path, out: Path, mode: str, split: str | None, copies: int, seed: int,
+                 slice_ids: list[str] | None, limit: int | None, margin: int, force: bool,
+                 progress: Callable[[int], None] | None, info: dict[str, Any]) -> Path:
+    """Each chosen slice of ``source`` edited ``copies`` times (``edit_one``), written as the synthetic set ``out``."""
+    check_output_free(Path(out), force)
+    _, model, crops = load_lesion_run(run)
+    dataset = SliceSet(source, split=split, cache=False)
+    has_lung, typed = set_flags(dataset)
+    if not has_lung:
+        raise InputError(source, "has no lung labels; lesions are placed inside the lung")
+    if model.typed and not typed:
+        model = LesionModel.from_json({**model.to_json(), "typed": False})
+    items = []
+    for done, (index, image, label, meta) in enumerate(_lung_slices(dataset, slice_ids, limit)):
+        for copy in range(copies):
+            rng = _seed(seed, mode, index * copies + copy)
+            edited, new_label = edit_one(mode, image, label, model, crops, rng, margin)
+            items.append(SyntheticSlice(image=edited, label=new_label.astype(np.uint8), patient=meta["patient"], split=meta["split"],
+                                        slice_index=int(meta["slice_index"] or 0), condition_id=meta["id"], seed=seed, diversifier=mode))
+        if progress:
+            progress((done + 1) * copies)
+    info = {"seed": seed, **info, "lesion_run": str(Path(run).resolve()), "has_lung": True, "infection_typed": typed}
+    preview = lambda folder: _save_png(folder / "preview.png", [overlay(i.image, i.label) for i in items[:16]], 4)  # noqa: E731
+    return write_synthetic_set(Path(out), items, f"lesions-{mode}", _run_hash(run), str(Path(source).resolve()), info,
+                               force=force, add_files=preview)
 
 
 def edit_set(run: Path, images: Path, out: Path, mode: str, split: str | None = "train", n_per_image: int = 1,
@@ -138,57 +178,13 @@ def edit_set(run: Path, images: Path, out: Path, mode: str, split: str | None = 
     """Edit the slices of ``images`` with the lesion run ``run`` and write the synthetic set ``out``."""
     if mode not in EDITS:
         raise InputError("--edit", f"unknown edit '{mode}'; expected one of {', '.join(EDITS)}")
-    check_output_free(Path(out), force)
-    _, model, crops = load_lesion_run(run)
-    dataset = SliceSet(images, split=split, cache=False)
-    has_lung, typed = set_flags(dataset)
-    if not has_lung:
-        raise InputError(images, "has no lung labels; lesions are placed inside the lung")
-    if model.typed and not typed:
-        model = LesionModel.from_json({**model.to_json(), "typed": False})
-    items = []
-    for done, index in enumerate(_rows(dataset, slice_ids, limit)):
-        image, label, meta = dataset[index]
-        for copy in range(n_per_image):
-            rng = _seed(seed, mode, index * n_per_image + copy)
-            edited, new_label = edit_one(mode, image[0].numpy(), label.numpy(), model, crops, rng, margin)
-            items.append(SyntheticSlice(image=edited, label=new_label.astype(np.uint8), patient=meta["patient"], split=meta["split"],
-                                        slice_index=int(meta["slice_index"] or 0), condition_id=meta["id"], seed=seed, diversifier=mode))
-        if progress:
-            progress((done + 1) * n_per_image)
-    info = {"seed": seed, "edit": mode, "margin": margin, "lesion_run": str(Path(run).resolve()), "has_lung": True,
-            "infection_typed": typed, "config": {"edit": mode, "n_per_image": n_per_image, "split": split, "margin": margin}}
-    preview = lambda folder: _save_png(folder / "preview.png", [overlay(i.image, i.label) for i in items[:16]], 4)  # noqa: E731
-    return write_synthetic_set(Path(out), items, f"lesions-{mode}", _run_hash(run), str(Path(images).resolve()), info,
-                               force=force, add_files=preview)
+    info = {"edit": mode, "margin": margin, "config": {"edit": mode, "n_per_image": n_per_image, "split": split, "margin": margin}}
+    return _write_edits(run, images, out, mode, split, n_per_image, seed, slice_ids, limit, margin, force, progress, info)
 
 
 def write_layouts(lungs: Path, run: Path, out: Path, split: str | None = "train", n_per_lung: int = 1, seed: int = 0,
                   limit: int | None = None, margin: int = DEFAULT_MARGIN, force: bool = False,
                   progress: Callable[[int], None] | None = None) -> Path:
     """Label maps with the lung of ``lungs``' slices and generated infection, images edited to match (see module)."""
-    check_output_free(Path(out), force)
-    _, model, _ = load_lesion_run(run)
-    dataset = SliceSet(lungs, split=split, cache=False)
-    has_lung, typed = set_flags(dataset)
-    if not has_lung:
-        raise InputError(lungs, "has no lung labels; layouts need the lung")
-    if model.typed and not typed:
-        model = LesionModel.from_json({**model.to_json(), "typed": False})
-    items = []
-    for done, index in enumerate(_rows(dataset, None, limit)):
-        image, label, meta = dataset[index]
-        for copy in range(n_per_lung):
-            rng = _seed(seed, "layout", index * n_per_lung + copy)
-            clean_image, lung_label = remove_lesions(image[0].numpy(), label.numpy(), rng, margin)
-            layout = sample_layout(lung_label, model, rng)
-            edited, new_label = add_lesions(clean_image, lung_label, layout.labels, model, margin, layout.density)
-            items.append(SyntheticSlice(image=edited, label=new_label.astype(np.uint8), patient=meta["patient"], split=meta["split"],
-                                        slice_index=int(meta["slice_index"] or 0), condition_id=meta["id"], seed=seed, diversifier="layout"))
-        if progress:
-            progress((done + 1) * n_per_lung)
-    info = {"seed": seed, "layouts": True, "lesion_run": str(Path(run).resolve()), "has_lung": True, "infection_typed": typed,
-            "config": {"n_per_lung": n_per_lung, "split": split, "margin": margin}}
-    preview = lambda folder: _save_png(folder / "preview.png", [overlay(i.image, i.label) for i in items[:16]], 4)  # noqa: E731
-    return write_synthetic_set(Path(out), items, "lesions-layout", _run_hash(run), str(Path(lungs).resolve()), info,
-                               force=force, add_files=preview)
+    info = {"layouts": True, "config": {"n_per_lung": n_per_lung, "split": split, "margin": margin}}
+    return _write_edits(run, lungs, out, "layout", split, n_per_lung, seed, None, limit, margin, force, progress, info)
