@@ -66,3 +66,42 @@ def test_a_prepared_set_can_be_prepared_again_without_loss(prepared, tmp_path):
     for i, row in enumerate(first.rows):
         j = by_key[(row["patient"], row["slice_index"])]
         assert torch.equal(first[i][0], second[j][0]) and torch.equal(first[i][1], second[j][1])
+
+
+def test_a_manifest_modality_column_reaches_the_prepared_set(tmp_path):
+    """ct-ma20-png's manifest names each slice's modality; prepare keeps it, so --group-by modality works."""
+    from PIL import Image
+
+    src = tmp_path / "src"
+    for folder in ("images", "lung", "infection"):
+        (src / folder).mkdir(parents=True)
+    rows = ["image,lung_mask,infection_mask,volume,slice_index,modality"]
+    for k, (volume, modality) in enumerate([("v1", "coronacases"), ("v1", "coronacases"), ("v2", "radiopaedia")]):
+        image = np.full((16, 16), 40 + 20 * k, np.uint8)
+        lung = np.zeros((16, 16), np.uint8)
+        lung[4:12, 4:12] = 255
+        Image.fromarray(image).save(src / "images" / f"{k}.png")
+        Image.fromarray(lung).save(src / "lung" / f"{k}.png")
+        Image.fromarray(np.zeros((16, 16), np.uint8)).save(src / "infection" / f"{k}.png")
+        rows.append(f"images/{k}.png,lung/{k}.png,infection/{k}.png,{volume},{k},{modality}")
+    (src / "manifest.csv").write_text("\n".join(rows) + "\n")
+    prepare(open_source(src), tmp_path / "out", PrepareOptions(size=16))
+    dataset = SliceSet(tmp_path / "out")
+    assert sorted((r["patient"], r["modality"]) for r in dataset.rows) == [("v1", "coronacases"), ("v1", "coronacases"), ("v2", "radiopaedia")]
+    assert dataset[0][2]["modality"] in {"coronacases", "radiopaedia"}
+    # prepared again (a prepared set is a manifest too), the column survives
+    prepare(open_source(tmp_path / "out"), tmp_path / "again", PrepareOptions(size=16))
+    assert sorted(r["modality"] for r in SliceSet(tmp_path / "again").rows) == ["coronacases", "coronacases", "radiopaedia"]
+
+
+def test_a_set_prepared_before_the_modality_column_still_reads(prepared, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(prepared, old)
+    lines = (old / "manifest.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert header[-1] == "modality"
+    (old / "manifest.csv").write_text("\n".join(",".join(line.split(",")[:-1]) for line in lines) + "\n")
+    dataset = SliceSet(old)
+    assert len(dataset) == len(SliceSet(prepared)) and dataset[0][2].get("modality", "") == ""

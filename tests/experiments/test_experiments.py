@@ -53,7 +53,7 @@ def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
     text = page.read_text()
     assert "IF-STS" in text and "Zhang et al. 2020, CoSinGAN, Table 1" in text
     # one departures line beside each of Tables 4, 2 and 1 (Table 3's classifier ran not)
-    assert text.count(DEPARTURES_LABEL) == 3 and "ranked automatically" in text and "preset quick: 32 px classifiers" in text
+    assert text.count(DEPARTURES_LABEL) == 3 and "picked automatically" in text and "preset quick: 32 px classifiers" in text
     # run again: every done stage is skipped (the marker times do not change), the report is rewritten
     before = {n: (run / n / DONE).read_text() for n in done}
     run_experiment("cosingan", tmp_path / "ct", run, "quick", MINI_COSINGAN, only=only, console=QUIET)

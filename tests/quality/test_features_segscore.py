@@ -11,7 +11,7 @@ from torch import nn
 from radsynth.errors import InputError
 from radsynth.nets.segmenter import ENCODER_LAYERS, build_segmenter, save_segmenter, unet_segmenter
 from radsynth.quality.features import DomainEncoderFeatures, build_extractor, extract, torch_fidelity_available
-from radsynth.quality.segscore import Segmenter, load_segmenters, segmentation_score
+from radsynth.quality.segscore import Segmenter, load_segmenters, segmentation_by_group, segmentation_score
 
 NARROW = (4, 4, 8, 8, 16, 4)
 
@@ -153,3 +153,25 @@ def test_load_segmenters_names(tmp_path):
     e = _save(tmp_path / "e.safetensors", "enet")
     assert [s.name for s in load_segmenters([a, e, b])] == ["UNet 1", "ENet", "UNet 2"]
     assert load_segmenters([a])[0].describe()["trained_on"] == "oc"
+
+
+def test_segmentation_by_group_averages_each_modality_by_hand():
+    scores = {"UNet": {"per_image": {"lung": [0.8, 1.0, 0.5], "infection": [None, 0.4, 0.6]}}}
+    grouped = segmentation_by_group(scores, ["coronacases", "radiopaedia", "coronacases"])
+    assert list(grouped) == ["coronacases", "radiopaedia"]
+    assert grouped["coronacases"]["UNet"]["lung"] == pytest.approx(0.65)
+    assert grouped["coronacases"]["UNet"]["infection"] == pytest.approx(0.6)  # the image without a DSC is left out
+    assert grouped["radiopaedia"]["UNet"] == pytest.approx({"lung": 1.0, "infection": 0.4})
+    only_missing = segmentation_by_group({"UNet": {"per_image": {"infection": [None]}}}, ["m"])
+    assert only_missing["m"]["UNet"]["infection"] is None
+
+
+def test_table1_shows_a_column_pair_per_modality():
+    from radsynth.quality.tables import segmentation_table
+
+    seg = {"UNet": {"lung": {"mean": 0.9}, "infection": {"mean": 0.5}}}
+    groups = {"M1": {"UNet": {"lung": 0.8, "infection": 0.4}}, "M2": {"UNet": {"lung": 1.0, "infection": 0.6}}}
+    table = segmentation_table({"segmenters": [{"name": "UNet"}], "sets": [{"name": "O-STS", "segmentation": seg, "segmentation_groups": groups}]})
+    head, _, row = table.splitlines()
+    assert head == "| Set | UNet Lung | UNet Infection | M1 Lung | M1 Infection | M2 Lung | M2 Infection | Overall Lung | Overall Infection |"
+    assert row == "| O-STS | 90.0 | 50.0 | 80.0 | 40.0 | 100.0 | 60.0 | 90.0 | 50.0 |"

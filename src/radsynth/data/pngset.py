@@ -6,7 +6,8 @@ The mask columns say the scheme:
 * ``label`` (radsynth's own 0..3 schema, e.g. a prepared set re-read) -> 'schema';
 * none of them -> images only.
 A ``volume`` / ``patient`` / ``patient_id`` column groups slices by patient (otherwise every
-image is its own patient), ``slice_index`` orders them, and ``split`` is kept as given.
+image is its own patient), ``slice_index`` orders them, and ``split`` and ``modality`` (an
+acquisition group, e.g. ct-ma20-png's coronacases | radiopaedia) are kept as given.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def _load_rows(rows: list[dict[str, str]], scheme: str, root: Path, manifest: Pa
         check_finite(image, str(image_path))
         label = _label(row, scheme, root, manifest, image.shape)
         index = _slice_index(row, manifest) if row.get("slice_index", "").strip() else position
-        slices.append(RawSlice(image, label, patient, index, str(image_path), split=row.get("split") or None))
+        slices.append(RawSlice(image, label, patient, index, str(image_path), split=row.get("split") or None,
+                               modality=(row.get("modality") or "").strip()))
     return slices
 
 

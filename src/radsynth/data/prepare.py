@@ -16,7 +16,7 @@ from radsynth.data import labels as L
 from radsynth.data.geometry import FITS, fit_to_size
 from radsynth.data.intensity import IntensitySpec, to_unit, value_range
 from radsynth.data.inspect import PREPARE_INTENSITY
-from radsynth.data.prepared import FORMAT, MANIFEST_COLUMNS, write_image, write_label
+from radsynth.data.prepared import FORMAT, MANIFEST_COLUMNS, OPTIONAL_COLUMNS, write_image, write_label
 from radsynth.data.source import RawSlice, Source, Unit
 from radsynth.data.splits import DEFAULT_FRACTIONS, SPLIT_NAMES, split_patients
 from radsynth.errors import InputError
@@ -105,7 +105,7 @@ def prepare(
         if not rows:
             raise InputError(source.path, f"no slices left after --keep {options.keep}")
         with open(tmp / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS)
+            writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS + OPTIONAL_COLUMNS)
             writer.writeheader()
             writer.writerows(rows)
         info = _dataset_info(source, options, spec, split_how, rows)
@@ -143,6 +143,7 @@ def _prepare_unit(
                 "value_lo": f"{lo:.6g}",
                 "value_hi": f"{hi:.6g}",
                 "source_file": _relative(raw.source_file, source.path),
+                "modality": raw.modality,
             }
         )
     return rows

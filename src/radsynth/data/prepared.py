@@ -3,7 +3,7 @@
 Layout of a prepared folder::
 
     dataset.json          format, size, scheme flags, intensity mode, split fractions, seed, counts, provenance
-    manifest.csv          one row per slice (columns ``MANIFEST_COLUMNS``)
+    manifest.csv          one row per slice (columns ``MANIFEST_COLUMNS``, then ``OPTIONAL_COLUMNS``)
     images/<id>.png       16-bit greyscale: value v in 0..65535 is the image x = v / 65535 * 2 - 1 in [-1, 1]
     labels/<id>.png       8-bit label map in radsynth's schema (0..3); absent for image-only sources
 
@@ -26,6 +26,8 @@ MANIFEST_COLUMNS = (
     "id", "image", "label", "patient", "split", "slice_index", "klass",
     "has_infection", "intensity", "value_lo", "value_hi", "source_file",
 )
+# written by `data prepare`; a set prepared before the column existed lacks it, and readers take "" for it
+OPTIONAL_COLUMNS = ("modality",)  # the source manifest's acquisition group (ct-ma20-png: coronacases | radiopaedia)
 UINT16_MAX = 65535
 
 

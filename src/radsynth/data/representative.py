@@ -6,8 +6,17 @@ air surrounds it) and reproduces it for every mask, so the slice's layout matter
 infection. radsynth ranks the slices of a set:
 
 1. *typical layout first*: the body's share of the image (``body_fraction``) within the set's
-   inter-quartile range and a lung at least as large as the set's median lung;
+   inter-quartile range and a lung at least as large as the set's median lung (both within the
+   slice's modality where the set names modalities: scanners frame the body differently);
 2. then the most infection pixels.
+
+Picking several slices (``pick_slices``: Two-TS, CoSinGAN's two models) takes them in that order,
+each from another patient and, where the set names modalities, another modality (CoSinGAN 3.2: one
+representative slice of each of its two modalities; the first from the modality with the most
+candidate slices), and only slices that carry the disease:
+infection of at least ``SIZEABLE`` x the median candidate's, and both GGO and consolidation where
+any candidate shows both (at least ``MIN_CLASS_PIXELS`` each). Each rule gives way, last rule
+first, only where no slice meets them all: a fused model that never saw the disease teaches none.
 
 Measured on ct-ma20 at 128 px (CoSinGAN's 32 px scale, 1500 + 500 steps, synthesized from 16
 masks of held-out patients and compared with their real slices): the slice with the most infection
@@ -19,6 +28,7 @@ fills the frame (air outside -0.24, real -0.78); the first slice of this ranking
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +36,9 @@ import torch
 
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
+
+SIZEABLE = 0.5  # a picked slice's infection: at least this share of the median candidate's
+MIN_CLASS_PIXELS = 16  # at 128 px, scaled by area: a class "shown" by a slice
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,9 @@ class SliceScore:
     lung: int  # pixels labelled lung or infection (label >= 1)
     body_fraction: float  # share of the image that is body (not air); nan where the set labels no lung
     typical: bool = False
+    ggo: int = 0  # pixels labelled ground-glass opacity (2; every infection pixel of an untyped set)
+    consolidation: int = 0  # pixels labelled consolidation (3)
+    pixels: int = 128 * 128  # image size, for MIN_CLASS_PIXELS
 
 
 def body_fraction(image: torch.Tensor, label: torch.Tensor) -> float:
@@ -68,14 +84,24 @@ def score_slices(dataset: SliceSet) -> list[SliceScore]:
         has_lung |= lung > infection
         if infection > 0:
             body = body_fraction(image, label) if lung > infection else float("nan")
-            scores.append(SliceScore(i, meta["id"], meta["patient"], meta.get("modality", ""), infection, lung, body))
+            scores.append(SliceScore(i, meta["id"], meta["patient"], meta.get("modality", ""), infection, lung, body,
+                                     ggo=int((label == 2).sum()), consolidation=int((label == 3).sum()), pixels=label.numel()))
     if has_lung:
         scores = [s for s in scores if s.lung > s.infection]  # a slice with infection but no lung: not a candidate
     if not has_lung or len(scores) < 4:
         return [SliceScore(**{**vars(s), "typical": True}) for s in scores]  # no body measure, or too few slices to say what is typical
-    low, _, high = statistics.quantiles([s.body_fraction for s in scores], n=4)
-    lung_median = statistics.median(s.lung for s in scores)
-    return [SliceScore(**{**vars(s), "typical": low <= s.body_fraction <= high and s.lung >= lung_median}) for s in scores]
+    out = []
+    for modality in dict.fromkeys(s.modality for s in scores):  # what is typical differs between scanners / sources
+        group = [s for s in scores if s.modality == modality]
+        if len(group) < 4:
+            group_typical = [SliceScore(**{**vars(s), "typical": True}) for s in group]
+        else:
+            low, _, high = statistics.quantiles([s.body_fraction for s in group], n=4)
+            lung_median = statistics.median(s.lung for s in group)
+            group_typical = [SliceScore(**{**vars(s), "typical": low <= s.body_fraction <= high and s.lung >= lung_median}) for s in group]
+        out += group_typical
+    by_index = {s.index: s for s in out}
+    return [by_index[s.index] for s in scores]
 
 
 def rank_slices(dataset: SliceSet) -> list[SliceScore]:
@@ -83,19 +109,52 @@ def rank_slices(dataset: SliceSet) -> list[SliceScore]:
     return sorted(score_slices(dataset), key=lambda s: (not s.typical, -s.infection, s.id))
 
 
+def _shows_both(score: SliceScore) -> bool:
+    least = MIN_CLASS_PIXELS * score.pixels / (128 * 128)
+    return score.ggo >= least and score.consolidation >= least
+
+
+def carries_disease(ranked: list[SliceScore]) -> list[SliceScore]:
+    """The candidates (in ranking order) with infection >= SIZEABLE x the median candidate's and, where any
+    candidate shows both GGO and consolidation, both."""
+    if not ranked:
+        return []
+    least = SIZEABLE * statistics.median(s.infection for s in ranked)
+    sizeable = [s for s in ranked if s.infection >= least]
+    both = [s for s in sizeable if _shows_both(s)]
+    return both or sizeable
+
+
 def pick_slices(ranked: list[SliceScore], count: int) -> list[SliceScore]:
-    """The first ``count`` of a ranking, each from a different patient while patients last."""
+    """``count`` slices of a ranking (see the module docstring): slices that carry the disease, each from a
+    new patient and a new modality (where named), in ranking order; the rules give way last first."""
     chosen: list[SliceScore] = []
-    for score in ranked:
-        if len(chosen) < count and score.patient not in {c.patient for c in chosen}:
-            chosen.append(score)
-    chosen += [s for s in ranked if s not in chosen][: count - len(chosen)]
+
+    def new_patient(s: SliceScore) -> bool:
+        return s.patient not in {c.patient for c in chosen}
+
+    named = Counter(s.modality for s in ranked if s.modality)
+    majority = named.most_common(1)[0][0] if named else ""
+
+    def new_modality(s: SliceScore) -> bool:  # the first slice from the modality with the most candidates ("modality 1")
+        if not chosen:
+            return not majority or s.modality == majority
+        return not s.modality or s.modality not in {c.modality for c in chosen if c.modality}
+
+    disease = carries_disease(ranked)
+    passes = [(disease, (new_patient, new_modality)), (disease, (new_patient,)), (ranked, (new_patient, new_modality)),
+              (ranked, (new_patient,)), (ranked, ())]
+    while len(chosen) < count:
+        pick = next((s for pool, rules in passes for s in pool if s not in chosen and all(rule(s) for rule in rules)), None)
+        if pick is None:
+            break
+        chosen.append(pick)
     return chosen
 
 
 def auto_slice(prepared: Path) -> str:
-    """``--slice auto``: the id of the best-ranked train slice of a prepared set."""
-    ranked = rank_slices(SliceSet(prepared, "train"))
-    if not ranked:
+    """``--slice auto``: the id of the first slice ``pick_slices`` takes from a prepared set's train split."""
+    chosen = pick_slices(rank_slices(SliceSet(prepared, "train")), 1)
+    if not chosen:
         raise InputError(prepared, "has no train slice with lung and infection to choose; give --slice ID")
-    return ranked[0].id
+    return chosen[0].id

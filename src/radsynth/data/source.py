@@ -31,6 +31,7 @@ class RawSlice:
     source_file: str
     klass: str | None = None
     split: str | None = None
+    modality: str = ""  # acquisition group named by the source (a manifest's ``modality`` column), "" if unknown
 
 
 @dataclass

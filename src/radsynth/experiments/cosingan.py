@@ -24,7 +24,7 @@ from typing import Any
 
 from radsynth.atomic import atomic_write_text
 from radsynth.config import build_config
-from radsynth.data.representative import rank_slices
+from radsynth.data.representative import pick_slices, rank_slices
 from radsynth.data.slices import SliceSet
 from radsynth.data.splits import holdout_fractions
 from radsynth.errors import InputError
@@ -88,8 +88,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def _slices(tag: str = ""):
-    """Stage ``choose-slices``: the best-ranked train slice (``radsynth.data.representative``: typical
-    layout, then most infection) and the best of another patient (and of another modality, where known)."""
+    """Stage ``choose-slices``: two train slices (``radsynth.data.representative.pick_slices``: typical layout,
+    most infection, both carrying sizeable infection, from two patients and, where named, two modalities)."""
 
     def run(ctx: StageContext) -> None:
         _choose_slices(ctx, prepared_set(ctx.run_dir, f"{tag}prepare"))
@@ -101,13 +101,13 @@ def _choose_slices(ctx: StageContext, prepared: Path) -> None:
     ranked = rank_slices(SliceSet(prepared, "train"))
     if not ranked:
         raise InputError(prepared, "has no train slice with lung and infection to train CoSinGAN on")
-    first = ranked[0]
-    others = [s for s in ranked if s.patient != first.patient and (not first.modality or s.modality != first.modality)]
-    second = (others or [s for s in ranked if s.patient != first.patient] or ranked[1:] or [first])[0]
+    picked = pick_slices(ranked, 2)
+    first, second = picked[0], (picked[1:] or picked)[0]
     atomic_write_text(ctx.folder / "slices.json", json.dumps({
         "a": first.id, "b": second.id, "patients": [first.patient, second.patient], "infection_pixels": [first.infection, second.infection],
         "body_fraction": [round(s.body_fraction, 3) if s.body_fraction == s.body_fraction else None for s in (first, second)],  # None: no lung labels
         "typical_layout": [first.typical, second.typical],
+        "modalities": [first.modality, second.modality],
     }, indent=2))
 
 
@@ -134,13 +134,20 @@ def _spec(run_dir: Path, suffix: str, tag: str = "") -> str:
 
 def _segment_stage(model: str, suffix: str, name: str, settings: dict, seed: int, device: str):
     def run(ctx: StageContext) -> None:
-        config = build_config(SegmentConfig, SEGMENT_PRESETS, settings["segment_preset"], {**settings["segment"], "model": model, "seed": seed})
         prepared = prepared_set(ctx.run_dir)
+        group = {"group_by": "modality"} if names_modalities(prepared) else {}  # Table 4's M1 / M2 columns
+        config = build_config(SegmentConfig, SEGMENT_PRESETS, settings["segment_preset"],
+                              {**settings["segment"], "model": model, "seed": seed, **group})
         resume = ctx.partial and (ctx.folder / "segment.json").exists()
         evaluate_segmentation(_spec(ctx.run_dir, suffix), [prepared], ctx.folder, config, name=name, device=device, resume=resume,
                               force=not resume, console=ctx.console)
 
     return run
+
+
+def names_modalities(prepared: Path) -> bool:
+    """Whether every test slice of ``prepared`` names its modality (ct-ma20-png: coronacases | radiopaedia)."""
+    return all(row.get("modality") for row in SliceSet(prepared, "test").rows)
 
 
 SKIPPED = "skipped.json"  # written instead of results when a stage cannot run on this data, with the reason
@@ -262,13 +269,15 @@ def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> l
     return stages_
 
 
-def departures(record: dict) -> dict[str, str]:
-    """Each table's remaining departures from the paper (3.2-3.3), one line per table ('1', '2', '3', '4')."""
+def departures(record: dict, modalities: bool = False) -> dict[str, str]:
+    """Each table's remaining departures from the paper (3.2-3.3), one line per table ('1', '2', '3', '4');
+    ``modalities``: the prepared set names each slice's modality (Tables 1 and 4 then have M1 / M2 columns)."""
     settings = record["settings"]
-    common = ["the two training slices are ranked automatically (typical layout, most infection) from two patients, not hand-picked by modality"]
+    how = "two modalities where the set names them" if modalities else "two patients (the set names no modality)"
+    common = [f"the two training slices are picked automatically (typical layout, sizeable infection, {how}), not by hand"]
     if not settings["cosingan"].get("vgg_weights"):
         common.append("MS-FVL uses a UNet trained on the slice in place of ImageNet VGG19 (no local weights file)")
-    overall = "overall scores only, no modality 1 / 2 columns (prepared sets keep no modality)"
+    overall = [] if modalities else ["overall scores only, no modality 1 / 2 columns (the set names no modality)"]
     classify = ["classifiers start from scratch, not from ImageNet weights"]
     if settings.get("classify_data"):
         classify.append(f"run on a second set ({Path(settings['classify_data']).name}) with its own two slices and CoSinGANs, "
@@ -281,8 +290,8 @@ def departures(record: dict) -> dict[str, str]:
     sizes = settings.get("classify_sizes", [256, 512])
     cls = f"{settings['size']} px CoSinGAN with its short CPU schedule, {' / '.join(settings['classifiers'])} only, {classifier.epochs} epoch(s){cut}"
     return {
-        "1": departure_line(common + [overall], record, seg),
-        "4": departure_line(common + [overall], record, seg),
+        "1": departure_line(common + overall, record, seg),
+        "4": departure_line(common + overall, record, seg),
         "2": departure_line(common + classify, record, f"{sizes[0]} px classifiers, {cls}"),
         "3": departure_line(common + classify, record, f"{sizes[-1]} px classifiers, {cls}"),
     }
@@ -294,7 +303,8 @@ def build_report(run_dir: Path) -> Path:
     record = read_json(run_dir / "experiment.json")
     settings = record["settings"]
     sections: list[Section] = []
-    lines = departures(record)
+    prepared = run_dir / "prepare" / "set"
+    lines = departures(record, modalities=(prepared / "manifest.csv").exists() and names_modalities(prepared))
     seg_names = [f"seg-{m}-{s}" for m in settings["segmenters"] for s, _ in SETS]
     seg = done_results(run_dir, seg_names, read_results)
     if seg:

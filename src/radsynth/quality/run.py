@@ -42,7 +42,7 @@ from radsynth.quality.fidelity import fidelity, ratios
 from radsynth.quality.frd import frd_description, frd_score, require_frd, subsample
 from radsynth.quality.memorisation import audit, calibrate, closest_pairs, pixel_vectors
 from radsynth.quality.paired import paired_scores, summarise_scores
-from radsynth.quality.segscore import Segmenter, load_segmenters, segmentation_score
+from radsynth.quality.segscore import Segmenter, load_segmenters, segmentation_by_group, segmentation_score
 from radsynth.quality.sets import ImageSet, as_numpy, augmentation_of, condition_key, load_set, lung_masked, paired_reals, resize_images
 from radsynth.quality.tables import quality_markdown
 from radsynth.report.grids import save_grid
@@ -221,6 +221,19 @@ def _own_reference(data: ImageSet, reference: Reference) -> list[int | None] | N
     return own if any(v is not None for v in own) else None
 
 
+def _modality_of_each(data: ImageSet, reference: Reference) -> list[str] | None:
+    """Each image's modality (a real row's own; a synthetic row's condition's, where its condition set is the
+    real set), or None unless every image has one (CoSinGAN Table 1's M1 / M2 columns)."""
+    by_id = {row["id"]: row.get("modality", "") for row in reference.all.rows}
+    real_root = reference.all.root.resolve()
+    if not data.synthetic:
+        found = [row.get("modality", "") for row in data.rows]
+    else:
+        found = [by_id.get(row["condition_id"], "") if row.get("condition_set") and Path(row["condition_set"]).resolve() == real_root else ""
+                 for row in data.rows]
+    return found if found and all(found) else None
+
+
 def _memorisation(data: ImageSet, images: Tensor, features: Tensor | None, reference: Reference) -> dict[str, Any]:
     config = reference.config
     own = _own_reference(data, reference)
@@ -281,6 +294,9 @@ def score_set(data: ImageSet, kind: str, reference: Reference, segmenters: list[
         {s.name: segmentation_score(s, data.images, data.labels, batch_size=config.batch_size) for s in segmenters}
         if data.labels is not None else {}
     )
+    groups = _modality_of_each(data, reference)
+    if groups and result["segmentation"]:
+        result["segmentation_groups"] = segmentation_by_group(result["segmentation"], groups)
     part_done()
     if labels is not None and reference.fidelity is not None:
         measured = fidelity(data.images, data.labels)

@@ -91,3 +91,19 @@ def segmentation_score(segmenter: Segmenter, images: Tensor, labels: Tensor, reg
         out[region] = {**t_interval(per_image[:, r].tolist()).as_dict(), "pooled": float(pooled[r])}
     out["per_image"] = {region: [None if np.isnan(v) else float(v) for v in per_image[:, r]] for r, region in enumerate(regions)}
     return out
+
+
+def segmentation_by_group(scores: dict[str, dict[str, Any]], groups: list[str]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """``{group: {segmenter: {region: mean DSC}}}`` from ``segmentation_score`` results (their 'per_image'),
+    ``groups`` naming each image's group (e.g. its modality); images without a DSC for a region are left out."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for group in dict.fromkeys(groups):
+        members = [i for i, g in enumerate(groups) if g == group]
+        out[group] = {}
+        for name, score in scores.items():
+            means = {}
+            for region, values in score["per_image"].items():
+                kept = [values[i] for i in members if values[i] is not None]
+                means[region] = float(np.mean(kept)) if kept else None
+            out[group][name] = means
+    return out

@@ -65,16 +65,20 @@ def image_quality_table(results: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def segmentation_table(results: dict[str, Any]) -> str:
-    """CoSinGAN Table 1 shape: DSC (%) of lung and infection per segmenter, then the mean over segmenters."""
+    """CoSinGAN Table 1 shape: DSC (%) of lung and infection per segmenter, the mean over segmenters on each
+    modality (M1 / M2, where every image names one: ``segmentation_groups``), then overall."""
     names = [s["name"] for s in results.get("segmenters", [])]
     if not names:
         return "No segmenter given (--segmenter): no segmentation-based score."
-    head = "| Set | " + " | ".join(f"{n} Lung | {n} Infection" for n in names) + " | Overall Lung | Overall Infection |"
-    lines = [head, "|---|" + "---|" * (2 * len(names) + 2)]
+    groups = list(dict.fromkeys(g for s in results["sets"] for g in (s.get("segmentation_groups") or {})))
+    head = ("| Set | " + " | ".join(f"{n} Lung | {n} Infection" for n in names)
+            + "".join(f" | {g} Lung | {g} Infection" for g in groups) + " | Overall Lung | Overall Infection |")
+    width = 2 * len(names) + 2 * len(groups) + 2
+    lines = [head, "|---|" + "---|" * width]
     for s in results["sets"]:
         seg = s.get("segmentation") or {}
         if not seg:
-            lines.append(f"| {s['name']} | " + " | ".join([DASH] * (2 * len(names) + 2)) + " |")
+            lines.append(f"| {s['name']} | " + " | ".join([DASH] * width) + " |")
             continue
         cells, overall = [], {"lung": [], "infection": []}
         for n in names:
@@ -83,6 +87,11 @@ def segmentation_table(results: dict[str, Any]) -> str:
                 cells.append(_num(mean, 1, 100))
                 if mean is not None:
                     overall[region].append(mean)
+        for g in groups:
+            by_segmenter = (s.get("segmentation_groups") or {}).get(g, {})
+            for region in ("lung", "infection"):
+                values = [v[region] for v in by_segmenter.values() if v.get(region) is not None]
+                cells.append(_num(sum(values) / len(values), 1, 100) if values else DASH)
         cells += [_num(sum(v) / len(v), 1, 100) if v else DASH for v in overall.values()]
         lines.append(f"| {s['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
