@@ -139,8 +139,9 @@ def test_pyramid_draws_infection_brighter_than_lung(trained, phantom_prepared64,
     assert gap > 0.03
 
 
-def test_interrupted_pyramid_resumes_to_the_same_weights(phantom_prepared64, tmp_path):
-    config = _config()
+@pytest.mark.parametrize("reuse", [False, True], ids=["fresh", "reuse-weights"])
+def test_interrupted_pyramid_resumes_to_the_same_weights(phantom_prepared64, tmp_path, reuse):
+    config = _config(reuse_weights=reuse)
     CoSinGAN.fit(phantom_prepared64, config, tmp_path / "straight", device="cpu")
     calls = {"n": 0}
 
@@ -208,3 +209,38 @@ def test_synth_cli_writes_k_per_condition_with_fusion(cli, two_runs, phantom_pre
         assert synthetic.rows[i]["diversifier"] == "fusion" and synthetic.rows[i]["model"] == "fusion(cosingan,cosingan)"
     missing = cli("synth", runs[0], "--conditions", phantom_prepared64, "--out", tmp_path / "x", "--diversify", "fusion")
     assert missing.code == 2 and "--fuse-with" in missing.err
+
+
+def test_carry_over_copies_the_outer_blocks_of_a_one_block_deeper_net():
+    from radsynth.nets import PatchDiscriminator, UNetGenerator
+    from radsynth.nets.init import carry_over
+
+    torch.manual_seed(0)
+    shallow, deep = UNetGenerator(1, 1, num_downs=4, ngf=8), UNetGenerator(1, 1, num_downs=5, ngf=8)
+    before = {k: v.clone() for k, v in deep.state_dict().items()}
+    copied = carry_over(deep, shallow)
+    after, source = deep.state_dict(), shallow.state_dict()
+    assert {"encoder.0.weight", "decoder.0.1.weight", "encoder.2.1.weight"} <= set(copied)  # outermost in and out, depth 2
+    assert "decoder.4.1.weight" not in copied and torch.equal(after["decoder.4.1.weight"], before["decoder.4.1.weight"])  # new innermost
+    assert all(torch.equal(after[k], source[k]) for k in copied)
+    same = UNetGenerator(1, 1, num_downs=4, ngf=8)
+    assert len(carry_over(same, shallow)) == len(same.state_dict())  # equally deep: everything
+    d6 = PatchDiscriminator.from_total_convs(2, 6, ndf=8, padding=2)
+    d7 = PatchDiscriminator.from_total_convs(2, 7, ndf=8, padding=2)
+    assert 0 < len(carry_over(d7, d6)) < len(d7.state_dict())
+
+
+def test_run_json_records_reconstruction_psnr_per_scale_and_what_was_carried(phantom_prepared64, tmp_path):
+    import json
+
+    CoSinGAN.fit(phantom_prepared64, _config(reuse_weights=True), tmp_path / "run", device="cpu")
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    psnr = record["reconstruction_psnr"]
+    assert list(psnr) == ["32", "48", "64"] and all(0 < v[s] < 60 for v in psnr.values() for s in ("stage1", "stage2"))
+    carried = record["weights_carried"]
+    assert "generator" not in carried["scale0_32px_stage1"] and "discriminator" not in carried["scale0_32px_stage1"]
+    same_depth = carried["scale1_48px_stage1"]  # 4 and 4 downs, 6 and 6 convs: everything
+    assert same_depth["generator"] == same_depth["generator_total"] and same_depth["discriminator"] == same_depth["discriminator_total"]
+    deeper = carried["scale2_64px_stage1"]  # 5 downs after 4: the outer blocks only
+    assert 0 < deeper["generator"] < deeper["generator_total"] and 0 < deeper["discriminator"] < deeper["discriminator_total"]
+    assert carried["scale2_64px_stage2"]["discriminator"] == carried["scale2_64px_stage2"]["discriminator_total"]

@@ -29,3 +29,17 @@ def init_weights(module: nn.Module, std: float = PIX2PIX_INIT_STD) -> nn.Module:
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
     return module
+
+
+def carry_over(target: nn.Module, source: nn.Module) -> list[str]:
+    """Copy into ``target`` every parameter and buffer of ``source`` with the same name and shape; returns their names.
+
+    For radsynth's UNet generator and patch discriminator, names index layers by depth from the input
+    (``encoder.i`` / ``decoder.i``, ``blocks.i``), so between a net and its one-block-deeper neighbour the
+    outer blocks carry over and the new inner ones keep their fresh initialisation (SinGAN's
+    coarse-to-fine initialisation, where the shapes allow)."""
+    theirs = source.state_dict()
+    mine = target.state_dict()
+    copied = [name for name, value in mine.items() if name in theirs and theirs[name].shape == value.shape]
+    target.load_state_dict({**mine, **{name: theirs[name].to(mine[name].device) for name in copied}})
+    return copied

@@ -52,9 +52,10 @@ from radsynth.data.augment import STRONG, WEAK, AugmentSpec, augment_pair, resiz
 from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
+from radsynth.nets.init import carry_over
 from radsynth.report.grids import save_grid
 from radsynth.synth.base import Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
-from radsynth.training.checkpoint import Retention, file_sha256, latest_checkpoint, read_checkpoint, restore
+from radsynth.training.checkpoint import Retention, file_sha256, latest_checkpoint, load_module_weights, read_checkpoint, restore
 from radsynth.synth.conditions import condition_tensor
 from radsynth.synth.diversify import RC_DELTAS, random_condition
 from radsynth.synth.feature_extractors import FeatureSpec, build_feature_losses, load_given_extractors
@@ -98,6 +99,7 @@ class CoSinGANConfig:
     strong_final: float = 0.5  # SA intensity at the last scale relative to the first (2.3 gives no number)
     strong_scale: float = 1.0  # SA intensity at the first scale (1 = section 2.3's crop 0.5-1.0); see the module docstring
     rc_deltas: tuple[float, float, float] = RC_DELTAS  # 3.2.4, eq. 10
+    reuse_weights: bool = False  # each scale's G_is and D start from the scale below's where shapes allow (2.1's depths; SinGAN)
     vgg_weights: str = ""  # local VGG19 weights for MS-FVL; empty: the domain UNet stands in
     unet_features: str = ""  # user segmenter weights for MS-FUL; empty: a UNet trained on the same slice
     feature_unet_steps: int = 600  # radsynth's choice
@@ -260,9 +262,9 @@ class StageMethod:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
     def kept_modules(self) -> tuple[str, ...]:
-        """After the phase: the generator only. Later phases read the generators of lower scales (frozen)
-        and stage 2 starts as a copy of stage 1's; every phase builds its own discriminator and optimizers."""
-        return ("generator",)
+        """After the phase: the generator (later phases read the lower scales' generators, frozen, and stage 2
+        starts as a copy of stage 1's), and with ``reuse_weights`` the discriminator, which the next phase's starts from."""
+        return ("generator", "discriminator") if self.config.reuse_weights else ("generator",)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
@@ -335,6 +337,43 @@ class StageMethod:
         )
 
 
+def start_from_lower(config: CoSinGANConfig, pyramid: Pyramid, method: StageMethod, run_dir: Path, index: int, stage: int) -> dict[str, int]:
+    """``reuse_weights``: before a phase's first step, carry weights over where names and shapes match
+    (``nets.init.carry_over``: the outer blocks of a one-block-deeper net, all of an equally deep one).
+    Stage 1 of scale i: G_is from G_(i-1)s, D from stage 1's D of scale i - 1; stage 2: D from stage 1's D of
+    the same scale (G_ir already starts as G_is). Returns the tensors carried and the totals, for run.json."""
+    out = {}
+    if stage == 1 and index > 0:
+        out["generator"] = len(carry_over(pyramid.stage1[index], pyramid.stage1[index - 1]))
+        out["generator_total"] = len(pyramid.stage1[index].state_dict())
+    source = (index - 1, 1) if stage == 1 else (index, 1)
+    path = latest_checkpoint(Path(run_dir) / phase_name(config, *source)) if source[0] >= 0 else None
+    if path is not None:
+        with torch.random.fork_rng(devices=[]):  # building the donor net must not move the global RNG
+            donor = PatchDiscriminator.from_total_convs(2, config.discriminator_convs[source[0]], ndf=config.ndf, norm=config.norm,
+                                                        padding=config.d_padding)
+        load_module_weights(path, {"discriminator": donor})
+        out["discriminator"] = len(carry_over(method.discriminator, donor))
+        out["discriminator_total"] = len(method.discriminator.state_dict())
+    return out
+
+
+@torch.no_grad()
+def reconstruction_psnr(pyramid: Pyramid, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, dict[str, float]]:
+    """PSNR (dB, images on [-1, 1], peak-to-peak 2) of the training slice's own reconstruction at each scale:
+    the pyramid run up to that scale on the slice's unaugmented conditions, dropout off, against the slice
+    resized to that scale; ``stage1`` is O_is, ``stage2`` O_ir. {"32": {"stage1": dB, "stage2": dB}, ...}."""
+    pyramid.eval()
+    label = pairs[-1][1]
+    conditions = scale_conditions(label, pyramid.scales, len(pyramid.scales) - 1)
+    _, stages = pyramid.run(conditions, len(pyramid.scales) - 1, with_stages=True)
+    out = {}
+    for size, (image, _), (o_s, o_r) in zip(pyramid.scales, pairs, stages):
+        out[str(size)] = {name: round(float(10 * torch.log10(4.0 / F.mse_loss(o.float(), image.float()).clamp_min(1e-10))), 2)
+                          for name, o in (("stage1", o_s), ("stage2", o_r))}
+    return out
+
+
 def phase_name(config: CoSinGANConfig, index: int, stage: int) -> str:
     return f"scale{index}_{config.scales[index]}px_stage{stage}"
 
@@ -389,12 +428,16 @@ class CoSinGAN(Synthesizer):
         update_run(out_dir, extractors=descriptions, condition_input="added to the upsampled previous output (eq. 1)")
         torch.manual_seed(config.seed)
         pyramid = Pyramid(config).to(torch_device)
+        carried: dict[str, dict[str, int]] = {}
         for index in range(len(config.scales)):
             for stage in (1, 2):
                 phase = phase_name(config, index, stage)
-                if stage == 2 and latest_checkpoint(out_dir / phase) is None:
+                fresh = latest_checkpoint(out_dir / phase) is None
+                if stage == 2 and fresh:
                     pyramid.stage2[index].load_state_dict(pyramid.stage1[index].state_dict())  # G_ir starts as G_is
                 method = StageMethod(config, pyramid, index, stage, pairs, feature_losses, torch_device, plain=plain)
+                if fresh and config.reuse_weights:
+                    carried[phase] = start_from_lower(config, pyramid, method, out_dir, index, stage)
                 steps = config.stage1_steps if stage == 1 else config.stage2_steps
                 options = TrainerOptions(
                     steps=steps, seed=config.seed, log_every=config.log_every, sample_every=min(config.sample_every, steps),
@@ -406,6 +449,8 @@ class CoSinGAN(Synthesizer):
         model = cls.load(out_dir, device)
         if distributed.is_main():
             model.save_scale_figure(pairs[-1][1], out_dir / "scales.png")
+            extra = {"weights_carried": carried} if carried else {}
+            update_run(out_dir, reconstruction_psnr=reconstruction_psnr(model.pyramid, pairs), **extra)
         return model
 
     @classmethod
