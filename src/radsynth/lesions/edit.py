@@ -10,7 +10,8 @@ distance d from it (1 - d / (margin + 1)) and is 0 beyond d = ``margin``, so eve
   GGO (texture ~1) raises attenuation and keeps vessels visible, consolidation (~0.2) hides them. Label: the union (new lesion classes win over
   lung; an existing class >= the new one is kept).
 * ``remove_lesions``: infection replaced by the healthy-lung level around it plus the structure above it
-  copied from healthy lung elsewhere in the slice; label: infection -> lung.
+  copied from healthy lung elsewhere in the slice (shifted copies, the best-covering shift first, the
+  next ones filling what it leaves); label: infection -> lung.
 * ``paste_lesions``: annotated lesions (``LesionCrop``) rotated, scaled, mirrored and copied with
   their intensities into a lung position drawn like a layout's (the CarveMix-style baseline).
 """
@@ -26,6 +27,7 @@ from scipy import ndimage
 from radsynth.lesions.model import LesionModel, lung_background, scale_of
 
 DEFAULT_MARGIN = 3  # px: the feathering band outside an edited region; beyond it nothing changes
+REMOVE_SHIFTS = 24  # shifts drawn to copy healthy lung structure onto removed infection
 
 
 def feather_weight(region: np.ndarray, allowed: np.ndarray, margin: int) -> np.ndarray:
@@ -86,20 +88,19 @@ def remove_lesions(image: np.ndarray, label: np.ndarray, rng: np.random.Generato
     base = lung_background(unit, label)
     residual = unit - base
     texture = np.zeros_like(unit)
-    if healthy.any():  # structure of healthy lung above its level, shifted onto the region (the best of a few drawn shifts)
-        ys, xs = np.nonzero(region)
-        best, best_cover = None, -1.0
-        for _ in range(12):
-            shift = rng.integers(-image.shape[0] // 3, image.shape[0] // 3 + 1, size=2)
-            ty, tx = ys - shift[0], xs - shift[1]
-            ok = (ty >= 0) & (ty < image.shape[0]) & (tx >= 0) & (tx < image.shape[1])
-            cover = float(healthy[ty[ok], tx[ok]].sum()) / len(ys)
-            if cover > best_cover:
-                best, best_cover = shift, cover
-        shifted = np.roll(residual * healthy, tuple(best), axis=(0, 1))
-        shifted_ok = np.roll(healthy, tuple(best), axis=(0, 1))
-        fallback = rng.standard_normal(unit.shape) * residual[healthy].std()
-        texture = np.where(shifted_ok, shifted, fallback)
+    if healthy.any():  # structure of healthy lung above its level, moved onto the region: the shifts covering most first
+        shifts = rng.integers(-image.shape[0] // 3, image.shape[0] // 3 + 1, size=(REMOVE_SHIFTS, 2))
+        covers = [float((np.roll(healthy, tuple(shift), axis=(0, 1)) & region).sum()) for shift in shifts]
+        filled = np.zeros(region.shape, bool)
+        for k in np.argsort(covers, kind="stable")[::-1]:
+            take = np.roll(healthy, tuple(shifts[k]), axis=(0, 1)) & region & ~filled
+            texture[take] = np.roll(residual, tuple(shifts[k]), axis=(0, 1))[take]
+            filled |= take
+            if filled[region].all():
+                break
+        # pixels no shift covers keep the smooth level alone (white noise there read as salt and pepper); the
+        # copied structure's mean is set to healthy lung's, so the region's level is the lung's around it
+        texture[region] += residual[healthy].mean() - texture[region].mean()
     weight = feather_weight(region, label >= 1, margin)
     edited = _blend(image, base + texture, weight)
     return edited, np.where(region, 1, label).astype(label.dtype)
