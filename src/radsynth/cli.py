@@ -138,8 +138,9 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--conditions", type=Path, default=None, help="mask-conditional runs: a prepared slice set whose label maps are the conditions")
     synth.add_argument("--images", type=Path, default=None, help="cyclegan, pix2pix-cxr runs: a prepared X-ray set whose source-class images are translated; "
                                                                      "lesion runs: a prepared CT set whose slices are edited")
-    synth.add_argument("--edit", choices=("add", "remove", "paste"), default=None,
-                       help="lesion runs: add generated lesions, remove annotated infection, or paste the run's annotated lesions (CarveMix)")
+    synth.add_argument("--edit", choices=("add", "remove", "paste", "replace"), default=None,
+                       help="lesion runs: add generated lesions, remove annotated infection, paste the run's annotated lesions (CarveMix), "
+                            "or replace the slice's infection by generated lesions (remove, then add)")
     synth.add_argument("--slice", action="append", default=[], metavar="ID", help="--edit: edit only these slice ids (repeatable)")
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--split", default=None, help="split of the input set to use: all (default for --conditions) or train (default for --images), val, test")
@@ -335,7 +336,7 @@ def _run_edit(args: argparse.Namespace) -> int:
     from radsynth.progress import progress_bar
 
     if args.images is None or args.conditions is not None or args.edit is None:
-        raise InputError("--edit", "a lesion run edits real slices: give --edit add|remove|paste and --images SET")
+        raise InputError("--edit", "a lesion run edits real slices: give --edit add|remove|paste|replace and --images SET")
     for flag, given in (("--fuse-with", args.fuse_with is not None), ("--diversify", args.diversify != "none"),
                         ("--augment", args.augment != "none"), ("--n", args.n is not None), ("--rgb", args.rgb)):
         if given:

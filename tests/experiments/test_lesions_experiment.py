@@ -27,7 +27,7 @@ def test_lesions_experiment_trains_every_row_and_reports_paired_differences(tmp_
     run = tmp_path / "run"
     page = run_experiment("lesions", tmp_path / "ct", run, preset, MINI, console=QUIET)
     done = {p.parent.name for p in run.glob(f"*/{DONE}")}
-    rows = ["sin", "paste", "edits", "real-edited", "oc"] + (["cosingan-masks", "cosingan-layouts"] if preset == "full" else [])
+    rows = ["sin", "paste", "edits", "replace", "real-edited", "oc"] + (["cosingan-masks", "cosingan-layouts"] if preset == "full" else [])
     assert {f"seg-{r}-s{s}" for r in rows for s in (0, 1)} <= done
     assert ("train-cosingan" in done) == (preset == "full")
     slice_a = json.loads((run / "choose-slice" / "slice.json").read_text())["a"]

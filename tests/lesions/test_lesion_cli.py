@@ -12,6 +12,12 @@ from radsynth.evaluate.protocols import build_training_set, load_test_sets, pars
 from radsynth.errors import InputError
 
 
+def _far_from(region: np.ndarray, margin: int) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.distance_transform_edt(~region) > margin
+
+
 def _infected_train_slice(prepared) -> str:
     data = SliceSet(prepared, split="train")
     return next(r["id"] for i, r in enumerate(data.rows) if int((data[i][1] >= 2).sum()) >= 10)
@@ -36,7 +42,7 @@ def test_train_lesions_records_the_model_and_a_preview(lesion_run, phantom_prepa
     assert record["provenance"]["seed"] == 0
 
 
-@pytest.mark.parametrize("mode", ["add", "remove", "paste"])
+@pytest.mark.parametrize("mode", ["add", "remove", "paste", "replace"])
 def test_synth_edit_writes_a_set_that_keeps_patients_and_edits_only_lesions(cli, lesion_run, phantom_prepared64, tmp_path, mode):
     out = tmp_path / mode
     result = cli("synth", lesion_run, "--edit", mode, "--images", phantom_prepared64, "--out", out, "--n-per-condition", "2")
@@ -52,6 +58,11 @@ def test_synth_edit_writes_a_set_that_keeps_patients_and_edits_only_lesions(cli,
         assert np.array_equal((label >= 1).numpy(), (original_label >= 1).numpy())  # the lung stays the lung
         if mode == "remove":
             assert not (label >= 2).any()
+        elif mode == "replace":  # new lesions only: the old ones are lung now, unless a new one covers them
+            new = (label >= 2).numpy()
+            assert not new.any() or not np.array_equal(new, (original_label >= 2).numpy())
+            kept = ~new & ~(original_label >= 2).numpy() & _far_from(new | (original_label >= 2).numpy(), 3)
+            assert np.array_equal(image[0].numpy()[kept], original[0].numpy()[kept])  # beyond the old and new lesions + margin: as it was
         else:
             assert ((label >= 2) | ~(original_label >= 2)).all()  # the union keeps every annotated lesion
         changed += int(not np.array_equal(image.numpy(), original.numpy()))

@@ -7,6 +7,8 @@ samples (CoSinGAN 3.3.1), are tested on the real held-out patients, for every se
 * Sin-TS: slice A with strong augmentation (CoSinGAN's one-slice baseline);
 * copy-paste: slice A's annotated lesions pasted into slice A at new places, ``edits`` copies (CarveMix-style);
 * one slice + edits: slice A with new lesions added, ``edits`` copies;
+* one slice, lesions replaced: slice A with its own lesions removed and new ones added (``--edit replace``),
+  ``edits`` copies, so the copies do not all repeat A's lesions;
 * CoSinGAN on real masks / on layouts (``cosingan``: True): CoSinGAN trained on slice A rendering every
   training mask, or layouts drawn for every training lung (``radsynth data layouts``);
 * real + edited: every real training slice, plus a copy of each with new lesions (``add:1.0``);
@@ -55,6 +57,7 @@ ROWS = [
     ("sin", "Sin-TS (one slice)", None),
     ("paste", "one slice + copy-paste", "sin"),
     ("edits", "one slice + lesion edits", "sin"),
+    ("replace", "one slice, lesions replaced", "sin"),
     ("cosingan-masks", "CoSinGAN on real masks", None),
     ("cosingan-layouts", "CoSinGAN on layouts", "cosingan-masks"),
     ("real-edited", "real + edited", "oc"),
@@ -99,7 +102,7 @@ def _render(conditions_of, settings: dict, seed: int, device: str):
 
 
 def _spec(run_dir: Path, suffix: str) -> str:
-    sets = {"paste": "edit-one-paste", "edits": "edit-one-add", "real-edited": "edit-real-add",
+    sets = {"paste": "edit-one-paste", "edits": "edit-one-add", "replace": "edit-one-replace", "real-edited": "edit-real-add",
             "cosingan-masks": "synth-cosingan-masks", "cosingan-layouts": "synth-cosingan-layouts"}
     if suffix == "sin":
         return f"sin:{_slice_a(run_dir)}"
@@ -136,6 +139,7 @@ def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> l
               "the lesion model of slice A"),
         Stage("edit-one-add", _edit_stage("add", settings, seed, True), f"slice A with new lesions, {settings['edits']} copies"),
         Stage("edit-one-paste", _edit_stage("paste", settings, seed, True), f"slice A with its lesions pasted elsewhere, {settings['edits']} copies"),
+        Stage("edit-one-replace", _edit_stage("replace", settings, seed, True), f"slice A with its lesions replaced by new ones, {settings['edits']} copies"),
         Stage("edit-real-add", _edit_stage("add", settings, seed, False), "every real training slice with new lesions"),
     ]
     if settings["cosingan"]:

@@ -4,7 +4,7 @@
   ``LesionModel`` on the slice(s) and keeps their lesions as crops: ``RUN/run.json`` (method
   ``lesions``, the model, provenance), ``RUN/lesions.npz`` (crops for ``--edit paste``),
   ``RUN/preview.png`` (the slices with their labels, then layouts drawn for them).
-* ``edit_set``: ``radsynth synth RUN --edit add|remove|paste --images SET --out DIR``: each slice of
+* ``edit_set``: ``radsynth synth RUN --edit add|remove|paste|replace --images SET --out DIR``: each slice of
   SET (a split, or chosen ids) edited ``n_per_image`` times, written as a synthetic set (the
   prepared-set format, each row keeping its source slice's patient and split, so evaluation's
   leakage rules apply unchanged).
@@ -37,7 +37,7 @@ from radsynth.synth.base import load_training_data, read_run
 from radsynth.synth.export import SyntheticSlice, write_synthetic_set
 
 METHOD = "lesions"
-EDITS = ("add", "remove", "paste")
+EDITS = ("add", "remove", "paste", "replace")
 MODEL_FILE = "run.json"
 CROPS_FILE = "lesions.npz"
 
@@ -105,13 +105,13 @@ def _run_hash(run: Path) -> str:
 def edit_one(mode: str, image: np.ndarray, label: np.ndarray, model: LesionModel, crops: list[LesionCrop],
              rng: np.random.Generator, margin: int = DEFAULT_MARGIN) -> tuple[np.ndarray, np.ndarray]:
     """One edit of one slice: image (H, W) in [-1, 1], label (H, W) -> (image, label). ``mode``: one of EDITS, or
-    ``layout`` (``write_layouts``: the slice's infection removed, then new lesions added)."""
+    ``layout`` (``write_layouts``; the same edit as ``replace``: the slice's infection removed, then new lesions added)."""
     if mode == "add":
         layout = sample_layout(label, model, rng)
         return add_lesions(image, label, layout.labels, model, margin, layout.density)
     if mode == "remove":
         return remove_lesions(image, label, rng, margin)
-    if mode == "layout":  # the slice's own infection becomes lung, then new lesions are drawn for that lung
+    if mode in ("replace", "layout"):  # the slice's own infection becomes lung, then new lesions are drawn for that lung
         clean_image, lung_label = remove_lesions(image, label, rng, margin)
         layout = sample_layout(lung_label, model, rng)
         return add_lesions(clean_image, lung_label, layout.labels, model, margin, layout.density)
