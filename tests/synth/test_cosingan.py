@@ -160,6 +160,11 @@ def test_interrupted_pyramid_resumes_to_the_same_weights(phantom_prepared64, tmp
             a = read_checkpoint(latest_checkpoint(tmp_path / "straight" / phase)).tensors
             b = read_checkpoint(latest_checkpoint(tmp_path / "broken" / phase)).tensors
             assert all(torch.equal(a[k], b[k]) for k in a), phase
+    if reuse:  # what each phase carried is recorded as it happens: the resumed run knows the phases before the kill too
+        import json
+
+        records = [json.loads((tmp_path / run / "run.json").read_text())["weights_carried"] for run in ("straight", "broken")]
+        assert records[0] == records[1] and len(records[0]) == 2 * 3 and records[0]["scale0_32px_stage1"] == {}  # every phase; the first carries nothing
 
 
 def test_random_condition_levels_follow_eq_10():

@@ -53,6 +53,7 @@ from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.nets.init import carry_over
+from radsynth.quality.paired import psnr_from_rmse
 from radsynth.report.grids import save_grid
 from radsynth.synth.base import Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
 from radsynth.training.checkpoint import Retention, file_sha256, latest_checkpoint, load_module_weights, read_checkpoint, restore
@@ -369,7 +370,8 @@ def reconstruction_psnr(pyramid: Pyramid, pairs: list[tuple[torch.Tensor, torch.
     _, stages = pyramid.run(conditions, len(pyramid.scales) - 1, with_stages=True)
     out = {}
     for size, (image, _), (o_s, o_r) in zip(pyramid.scales, pairs, stages):
-        out[str(size)] = {name: round(float(10 * torch.log10(4.0 / F.mse_loss(o.float(), image.float()).clamp_min(1e-10))), 2)
+        # psnr_from_rmse takes peak 1: on [-1, 1] (peak-to-peak 2) that is the RMSE halved
+        out[str(size)] = {name: round(float(psnr_from_rmse(F.mse_loss(o.float(), image.float()).sqrt() / 2)), 2)
                           for name, o in (("stage1", o_s), ("stage2", o_r))}
     return out
 
@@ -428,7 +430,6 @@ class CoSinGAN(Synthesizer):
         update_run(out_dir, extractors=descriptions, condition_input="added to the upsampled previous output (eq. 1)")
         torch.manual_seed(config.seed)
         pyramid = Pyramid(config).to(torch_device)
-        carried: dict[str, dict[str, int]] = {}
         for index in range(len(config.scales)):
             for stage in (1, 2):
                 phase = phase_name(config, index, stage)
@@ -436,8 +437,9 @@ class CoSinGAN(Synthesizer):
                 if stage == 2 and fresh:
                     pyramid.stage2[index].load_state_dict(pyramid.stage1[index].state_dict())  # G_ir starts as G_is
                 method = StageMethod(config, pyramid, index, stage, pairs, feature_losses, torch_device, plain=plain)
-                if fresh and config.reuse_weights:
-                    carried[phase] = start_from_lower(config, pyramid, method, out_dir, index, stage)
+                if fresh and config.reuse_weights:  # recorded as it happens, so a resumed run keeps what earlier phases carried
+                    carried = start_from_lower(config, pyramid, method, out_dir, index, stage)
+                    update_run(out_dir, weights_carried={**read_run(out_dir).get("weights_carried", {}), phase: carried})
                 steps = config.stage1_steps if stage == 1 else config.stage2_steps
                 options = TrainerOptions(
                     steps=steps, seed=config.seed, log_every=config.log_every, sample_every=min(config.sample_every, steps),
@@ -449,8 +451,7 @@ class CoSinGAN(Synthesizer):
         model = cls.load(out_dir, device)
         if distributed.is_main():
             model.save_scale_figure(pairs[-1][1], out_dir / "scales.png")
-            extra = {"weights_carried": carried} if carried else {}
-            update_run(out_dir, reconstruction_psnr=reconstruction_psnr(model.pyramid, pairs), **extra)
+            update_run(out_dir, reconstruction_psnr=reconstruction_psnr(model.pyramid, pairs))
         return model
 
     @classmethod
