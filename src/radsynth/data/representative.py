@@ -90,18 +90,20 @@ def score_slices(dataset: SliceSet) -> list[SliceScore]:
         scores = [s for s in scores if s.lung > s.infection]  # a slice with infection but no lung: not a candidate
     if not has_lung or len(scores) < 4:
         return [SliceScore(**{**vars(s), "typical": True}) for s in scores]  # no body measure, or too few slices to say what is typical
-    out = []
-    for modality in dict.fromkeys(s.modality for s in scores):  # what is typical differs between scanners / sources
+    bounds = {}  # per modality (what is typical differs between scanners / sources): body IQR and median lung; None: too few
+    for modality in {s.modality for s in scores}:
         group = [s for s in scores if s.modality == modality]
-        if len(group) < 4:
-            group_typical = [SliceScore(**{**vars(s), "typical": True}) for s in group]
-        else:
+        if len(group) >= 4:
             low, _, high = statistics.quantiles([s.body_fraction for s in group], n=4)
-            lung_median = statistics.median(s.lung for s in group)
-            group_typical = [SliceScore(**{**vars(s), "typical": low <= s.body_fraction <= high and s.lung >= lung_median}) for s in group]
-        out += group_typical
-    by_index = {s.index: s for s in out}
-    return [by_index[s.index] for s in scores]
+            bounds[modality] = (low, high, statistics.median(s.lung for s in group))
+
+    def typical(s: SliceScore) -> bool:
+        if s.modality not in bounds:
+            return True
+        low, high, lung_median = bounds[s.modality]
+        return low <= s.body_fraction <= high and s.lung >= lung_median
+
+    return [SliceScore(**{**vars(s), "typical": typical(s)}) for s in scores]
 
 
 def rank_slices(dataset: SliceSet) -> list[SliceScore]:

@@ -90,10 +90,10 @@ def remove_lesions(image: np.ndarray, label: np.ndarray, rng: np.random.Generato
     texture = np.zeros_like(unit)
     if healthy.any():  # structure of healthy lung above its level, moved onto the region: the shifts covering most first
         shifts = rng.integers(-image.shape[0] // 3, image.shape[0] // 3 + 1, size=(REMOVE_SHIFTS, 2))
-        covers = [float((np.roll(healthy, tuple(shift), axis=(0, 1)) & region).sum()) for shift in shifts]
+        moved = [np.roll(healthy, tuple(shift), axis=(0, 1)) & region for shift in shifts]  # region pixels each shift can fill
         filled = np.zeros(region.shape, bool)
-        for k in np.argsort(covers, kind="stable")[::-1]:
-            take = np.roll(healthy, tuple(shifts[k]), axis=(0, 1)) & region & ~filled
+        for k in np.argsort([float(m.sum()) for m in moved], kind="stable")[::-1]:
+            take = moved[k] & ~filled
             texture[take] = np.roll(residual, tuple(shifts[k]), axis=(0, 1))[take]
             filled |= take
             if filled[region].all():

@@ -213,24 +213,23 @@ def _own_reference(data: ImageSet, reference: Reference) -> list[int | None] | N
     """Reference index of each synthetic image's own condition image, when its condition set is the real set."""
     if not data.synthetic:
         return None
-    real_root = reference.all.root.resolve()
-    own = []
-    for row in data.rows:
-        same_set = row.get("condition_set") and Path(row["condition_set"]).resolve() == real_root
-        own.append(reference.ids.get(row["condition_id"]) if same_set else None)
+    own = [reference.ids.get(row["condition_id"]) if _conditioned_on_real(row, reference) else None for row in data.rows]
     return own if any(v is not None for v in own) else None
+
+
+def _conditioned_on_real(row: dict[str, str], reference: Reference) -> bool:
+    """Whether a synthetic row's condition comes from the real set of ``reference``."""
+    return bool(row.get("condition_set")) and Path(row["condition_set"]).resolve() == reference.all.root.resolve()
 
 
 def _modality_of_each(data: ImageSet, reference: Reference) -> list[str] | None:
     """Each image's modality (a real row's own; a synthetic row's condition's, where its condition set is the
     real set), or None unless every image has one (CoSinGAN Table 1's M1 / M2 columns)."""
     by_id = {row["id"]: row.get("modality", "") for row in reference.all.rows}
-    real_root = reference.all.root.resolve()
     if not data.synthetic:
         found = [row.get("modality", "") for row in data.rows]
     else:
-        found = [by_id.get(row["condition_id"], "") if row.get("condition_set") and Path(row["condition_set"]).resolve() == real_root else ""
-                 for row in data.rows]
+        found = [by_id.get(row["condition_id"], "") if _conditioned_on_real(row, reference) else "" for row in data.rows]
     return found if found and all(found) else None
 
 
