@@ -147,7 +147,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--n", type=_positive_int, default=None, help="--images: exactly N images, source images in a seeded order, cycling (default: each once)")
     synth.add_argument("--rgb", action="store_true", help="--images: also write 8-bit 3-channel copies (rgb/<id>.png)")
     synth.add_argument("--n-per-condition", type=_positive_int, default=1, help="images per condition (--edit: edits per slice)")
-    synth.add_argument("--limit", type=_positive_int, default=None, help="use only the first N conditions")
+    synth.add_argument("--limit", type=_positive_int, default=None, help="use only N conditions, evenly spaced over the set (first and last kept)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--diversify", default="none", help="none, dropout (AD), rc (randomized conditions, cosingan) or fusion (IF, with --fuse-with)")
     synth.add_argument("--fuse-with", type=Path, default=None, metavar="RUN2", help="second run for --diversify fusion")

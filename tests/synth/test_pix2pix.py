@@ -172,3 +172,18 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(cli, phantom_prepar
                  *[f"--set={k}={v}" for k, v in TINY.items()])
     assert result.code == 1 and "non-finite loss" in result.err and "step 15" in result.err
     assert read_checkpoint(latest_checkpoint(tmp_path / "run" / "train")).step == 10
+
+
+def test_synth_limit_spreads_over_the_set():
+    """--limit keeps first and last and spaces the rest evenly, so a set sorted by patient / modality keeps both ends."""
+    from radsynth.errors import InputError
+    from radsynth.synth.generate import evenly_spaced
+
+    rows = list(range(100, 110))
+    assert evenly_spaced(rows, 4) == [100, 103, 106, 109]
+    assert evenly_spaced(rows, 2) == [100, 109]
+    assert evenly_spaced(rows, 1) == [100]
+    assert evenly_spaced(rows, 10) == rows and evenly_spaced(rows, 50) == rows
+    assert len(evenly_spaced(list(range(486)), 400)) == 400
+    with pytest.raises(InputError, match="--limit"):
+        evenly_spaced(rows, 0)

@@ -22,6 +22,17 @@ from radsynth.training.trainer import step_seed
 PREVIEW_ROWS = 6  # conditions shown in a synthetic set's preview.png: those with the largest lung + lesion area
 
 
+def evenly_spaced(rows: list[int], limit: int) -> list[int]:
+    """At most ``limit`` of ``rows``, evenly spaced and in order: first and last included, so a cut set
+    still covers every patient and modality of a set sorted by them (a head cut keeps only the first ones)."""
+    if limit < 1:
+        raise InputError("--limit", f"must be >= 1, got {limit}")
+    if limit >= len(rows):
+        return list(rows)
+    picks = np.unique(np.linspace(0, len(rows) - 1, limit).round().astype(int))
+    return [rows[i] for i in picks]
+
+
 def synthesize_set(
     synthesizer: Synthesizer,
     model_name: str,
@@ -56,7 +67,7 @@ def synthesize_set(
     if not rows:
         raise InputError(conditions, "has no label maps to use as conditions")
     if limit is not None:
-        rows = rows[:limit]
+        rows = evenly_spaced(rows, limit)
     if n_per_condition < 1:
         raise InputError("--n-per-condition", "must be >= 1")
     batches = [(copy, start) for copy in range(n_per_condition) for start in range(0, len(rows), batch_size)]
