@@ -93,8 +93,44 @@ def test_forward_rejects_indivisible_size():
         ({"num_downs": 4, "norm": "group"}, "norm must be one of"),
         ({"num_downs": 4, "final": "sigmoid"}, "final must be one of"),
         ({"num_downs": 4, "dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        ({"num_downs": 4, "upsample": "bilinear"}, "upsample must be one of"),
     ],
 )
 def test_constructor_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         UNetGenerator(1, 1, **kwargs)
+
+
+def _phase_spread(x: torch.Tensor) -> float:
+    """Largest difference between the means of the four 2x2 phases of x's interior (a checkerboard's amplitude)."""
+    inner = x[..., 4:-4, 4:-4]
+    means = torch.stack([inner[..., i::2, j::2].mean() for i in (0, 1) for j in (0, 1)])
+    return float(means.max() - means.min())
+
+
+def test_resize_upsampling_prints_no_checkerboard_on_flat_input():
+    """A transposed conv turns a flat map into a 2-periodic dot grid (its four kernel phases differ);
+    nearest x2 + 3x3 conv keeps it flat (Odena et al. 2016)."""
+    from radsynth.nets.unet_generator import upsampling_conv
+
+    torch.manual_seed(0)
+    flat = torch.ones(1, 8, 16, 16)
+    transpose, resize = upsampling_conv(8, 4, "transpose"), upsampling_conv(8, 4, "resize")
+    for layer in (transpose, resize):
+        nn.init.normal_(layer.weight if isinstance(layer, nn.ConvTranspose2d) else layer[1].weight, 0.0, 0.1)
+    with torch.no_grad():
+        dots, smooth = transpose(flat), resize(flat)
+    assert dots.shape == smooth.shape == (1, 4, 32, 32)
+    assert _phase_spread(dots) > 0.05
+    assert _phase_spread(smooth) < 1e-6
+
+
+@pytest.mark.parametrize("order", ["pre", "post"])
+def test_resize_generator_keeps_shapes_widths_and_dropout(order):
+    resize = UNetGenerator(1, 1, num_downs=5, ngf=8, upsample="resize", order=order)
+    transpose = UNetGenerator(1, 1, num_downs=5, ngf=8, order=order)
+    assert resize(torch.randn(2, 1, 64, 64)).shape == (2, 1, 64, 64)
+    assert sum(isinstance(m, nn.ConvTranspose2d) for m in resize.modules()) == 0
+    convs = lambda g: [m.out_channels for m in g.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]  # noqa: E731
+    assert convs(resize) == convs(transpose)  # same widths, layer for layer
+    assert set_dropout_active(resize, True) == set_dropout_active(transpose, True)

@@ -10,6 +10,22 @@ from radsynth.nets.norm import check_norm, conv_bias, make_norm
 
 FINALS = ("tanh", "none")
 ORDERS = ("pre", "post")
+UPSAMPLES = ("transpose", "resize")
+
+
+def upsampling_conv(in_channels: int, out_channels: int, upsample: str, bias: bool = True) -> nn.Module:
+    """A x2 upsampling conv: (N, in, H, W) -> (N, out, 2H, 2W).
+
+    ``'transpose'``: pix2pix's 4x4 stride-2 transposed conv. ``'resize'``: nearest-neighbour x2 then a
+    3x3 conv (resize-convolution, Odena et al. 2016, "Deconvolution and checkerboard artifacts"): every
+    output pixel sees the same number of input pixels, so the transposed conv's uneven overlap cannot
+    print a regular dot grid into flat regions.
+    """
+    if upsample == "transpose":
+        return nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=bias)
+    if upsample == "resize":
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=bias))
+    raise ValueError(f"upsample must be one of {UPSAMPLES}, got {upsample!r}")
 
 
 class UNetGenerator(nn.Module):
@@ -23,7 +39,8 @@ class UNetGenerator(nn.Module):
     after it, the others are LeakyReLU(0.2) -> conv -> norm, except the innermost (bottleneck) conv,
     which has no norm (so batch size 1 at a 1x1 bottleneck works). Channels are
     ``min(ngf * 2**i, max_channels)`` at depth i (64, 128, 256, 512, 512, ... for ngf=64).
-    Decoder: ReLU -> 4x4 stride-2 transposed conv -> norm (-> dropout), the skip connection
+    Decoder: ReLU -> 4x4 stride-2 transposed conv (or, with ``upsample='resize'``, nearest x2 -> 3x3 conv)
+    -> norm (-> dropout), the skip connection
     concatenated as ``cat([encoder_features, decoder_features])``; the outermost block is
     ReLU -> transposed conv -> tanh.
 
@@ -59,6 +76,7 @@ class UNetGenerator(nn.Module):
         dropout_blocks: int = 3,  # pix2pix appendix 6.1.1 / Liang et al. 2021 section III-B: first 3 decoder blocks
         final: str = "tanh",
         order: str = "pre",  # "post": Liang et al. 2021 section III-B (Conv-BN-LeakyReLU / ConvT-BN-Dropout-ReLU)
+        upsample: str = "transpose",  # pix2pix; "resize": nearest x2 + 3x3 conv, no checkerboard (see upsampling_conv)
     ) -> None:
         super().__init__()
         check_norm(norm)
@@ -79,6 +97,8 @@ class UNetGenerator(nn.Module):
             raise ValueError(f"final must be one of {FINALS}, got {final!r}")
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be one of {UPSAMPLES}, got {upsample!r}")
 
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -106,10 +126,10 @@ class UNetGenerator(nn.Module):
             in_ch = widths[i] if i == num_downs - 1 else 2 * widths[i]
             if i == 0:
                 head: nn.Module = nn.Tanh() if final == "tanh" else nn.Identity()
-                out_conv = nn.ConvTranspose2d(in_ch, out_channels, 4, 2, 1)
+                out_conv = upsampling_conv(in_ch, out_channels, upsample)
                 decoder.append(nn.Sequential(out_conv, head) if post else nn.Sequential(nn.ReLU(), out_conv, head))
                 continue
-            layers = [nn.ConvTranspose2d(in_ch, widths[i - 1], 4, 2, 1, bias=bias), make_norm(norm, widths[i - 1])]
+            layers = [upsampling_conv(in_ch, widths[i - 1], upsample, bias=bias), make_norm(norm, widths[i - 1])]
             if dropout > 0 and i >= num_downs - dropout_blocks:
                 layers.append(nn.Dropout(dropout))
             layers = [*layers, nn.ReLU()] if post else [nn.ReLU(), *layers]

@@ -53,6 +53,7 @@ from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.nets.init import carry_over
+from radsynth.nets.unet_generator import UPSAMPLES
 from radsynth.quality.paired import psnr_from_rmse
 from radsynth.report.grids import save_grid
 from radsynth.synth.base import Synthesizer, TrainingData, load_training_data, read_run, start_run, update_run
@@ -82,6 +83,7 @@ class CoSinGANConfig:
     norm: str = "batch"
     dropout: float = 0.5  # 3.2.4: AD uses dropout 50 % at test time
     dropout_blocks: int = 1  # decoder blocks with dropout, innermost first; see the module docstring
+    upsample: str = "transpose"  # pix2pix's transposed convs (2.1 builds on pix2pix); "resize": nearest x2 + 3x3 conv, no checkerboard
     d_padding: int = 2  # pix2pixHD's padding: with pix2pix's 1 these depths leave no logits at 32, 64, ... px
     stage1_steps: int = 4000  # 3.2.1: 4000 epochs, strong augmentation
     stage1_lr: float = 2e-4  # 3.2.1
@@ -122,6 +124,8 @@ class CoSinGANConfig:
                 raise ValueError(f"scale {size} is not divisible by 2**{downs} (generator_downs)")
         check_range(vars(self), ("stage1_steps", "stage2_steps", "batch_size", "large_batch_size", "ngf", "ndf", "log_every", "sample_every", "checkpoint_every"), low=1)
         check_range(vars(self), ("stage1_decay_fraction", "stage2_decay_fraction", "strong_final", "strong_scale"), low=0, high=1)
+        if self.upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be one of {UPSAMPLES}, got {self.upsample!r}")
         if len(self.slice_ids) > 1:
             raise ValueError(f"CoSinGAN learns from ONE slice; got {len(self.slice_ids)} slice ids")
 
@@ -175,7 +179,8 @@ class Pyramid(torch.nn.Module):
 
         def generator(downs: int) -> UNetGenerator:
             return UNetGenerator(
-                1, 1, num_downs=downs, ngf=config.ngf, norm=config.norm, dropout=config.dropout, dropout_blocks=config.dropout_blocks
+                1, 1, num_downs=downs, ngf=config.ngf, norm=config.norm, dropout=config.dropout, dropout_blocks=config.dropout_blocks,
+                upsample=config.upsample,
             )
 
         self.stage1 = torch.nn.ModuleList(generator(d) for d in config.generator_downs)
