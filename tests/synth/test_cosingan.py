@@ -47,6 +47,8 @@ def test_paper_defaults():
         ({"scales": [48, 32, 64]}, "must increase"),
         ({"generator_downs": [4, 5, 5]}, "not divisible"),
         ({"slice_ids": ["1", "2"]}, "ONE slice"),
+        ({"condition": "onehot"}, "condition must be one of"),
+        ({"upsample": "bilinear"}, "upsample must be one of"),
     ],
 )
 def test_bad_configs(changes, message):
@@ -175,6 +177,46 @@ def test_random_condition_levels_follow_eq_10():
     assert grey[:, 2].min() >= 223 - 1e-4 and grey[:, 2].max() <= 255 + 1e-4
     assert torch.equal(grey[:, 2], grey[:, 3])  # GGO and consolidation are one category
     assert grey[:, 1].std() > 5  # values really vary from image to image
+
+
+def test_typed_condition_keeps_ggo_and_consolidation_apart():
+    from radsynth.synth.conditions import condition_tensor
+
+    label = torch.tensor([[[0, 1, 2, 3]]]).repeat(200, 1, 1)
+    grey = lambda c: (c[:, 0, 0] + 1) * 127.5  # noqa: E731
+    assert torch.allclose(grey(condition_tensor(label[:1], typed=True))[0], torch.tensor([0.0, 128.0, 192.0, 255.0]), atol=1e-4)
+    assert torch.allclose(grey(condition_tensor(label[:1]))[0], torch.tensor([0.0, 128.0, 255.0, 255.0]), atol=1e-4)  # the paper's merge
+    drawn = grey(random_condition(label, torch.Generator().manual_seed(0), typed=True))
+    assert drawn[:, 2].min() >= 160 - 1e-4 and drawn[:, 2].max() <= 192 + 1e-4
+    assert drawn[:, 3].min() >= 223 - 1e-4 and drawn[:, 3].max() <= 255 + 1e-4
+    assert torch.allclose(drawn[:, 3] - drawn[:, 2], torch.full((200,), 63.0), atol=1e-3)  # one draw, both classes
+    assert drawn[:, 2].std() > 5
+
+
+def test_typed_condition_needs_a_typed_set(phantom_prepared64, tmp_path):
+    """A set that marks infection without types cannot teach GGO apart from consolidation: refused before anything is written."""
+    import json
+    import shutil
+
+    untyped = tmp_path / "untyped"
+    shutil.copytree(phantom_prepared64, untyped)
+    info = json.loads((untyped / "dataset.json").read_text())
+    assert info["infection_typed"] is True  # the phantom labels both classes
+    (untyped / "dataset.json").write_text(json.dumps({**info, "infection_typed": False}))
+    with pytest.raises(InputError, match="condition=typed needs a typed set"):
+        CoSinGAN.fit(untyped, _config(condition="typed"), tmp_path / "run", device="cpu")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("changes", [{"condition": "typed"}, {"upsample": "resize", "reuse_weights": True}])
+def test_typed_and_resize_pyramids_train_and_synthesize(phantom_prepared64, tmp_path, changes):
+    model = CoSinGAN.fit(phantom_prepared64, _config(**changes), tmp_path / "run", device="cpu")
+    label = SliceSet(phantom_prepared64)[7][1]
+    images = model.generate(label[None].repeat(2, 1, 1), seed=1, diversify="rc")
+    assert images.shape == (2, 1, 64, 64) and bool(torch.isfinite(images).all())
+    reloaded = CoSinGAN.load(tmp_path / "run", device="cpu")
+    assert reloaded.pyramid.typed == (changes.get("condition") == "typed")
+    assert torch.equal(reloaded.generate(label[None], seed=1), model.generate(label[None], seed=1))
 
 
 @pytest.fixture(scope="module")

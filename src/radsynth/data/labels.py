@@ -37,6 +37,10 @@ NUM_CATEGORIES = 3
 
 # CoSinGAN section 3.2.1: the condition mask is encoded as background 0, lung 128, infection 255.
 CONDITION_GREY_LEVELS = (0, 128, 255)
+# radsynth's typed condition (CoSinGAN ``condition='typed'``): background 0, lung 128, GGO 192,
+# consolidation 255, indexed by the schema label, so a set that labels both classes can teach each its
+# own attenuation (the paper's three levels merge them into one infection grey).
+TYPED_CONDITION_GREY_LEVELS = (0, 128, 192, 255)
 
 
 @dataclass(frozen=True)

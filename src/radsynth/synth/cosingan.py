@@ -49,6 +49,7 @@ from rich.console import Console
 from radsynth import distributed
 from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import STRONG, WEAK, AugmentSpec, augment_pair, resize_batch, weakened
+from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
@@ -69,6 +70,7 @@ SCALES = (32, 48, 64, 96, 128, 192, 256, 384, 512)  # section 2.1
 GENERATOR_DOWNS = (4, 4, 5, 5, 6, 6, 7, 7, 8)  # section 2.1: 2x downsamplings of each UNet
 DISCRIMINATOR_CONVS = (6, 6, 7, 7, 8, 8, 9, 9, 10)  # section 2.1: conv layers of each patch discriminator
 DIVERSIFIERS = ("none", "dropout", "rc")
+CONDITIONS = ("merged", "typed")  # merged: 3.2.1's three grey levels; typed: GGO and consolidation apart
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class CoSinGANConfig:
     norm: str = "batch"
     dropout: float = 0.5  # 3.2.4: AD uses dropout 50 % at test time
     dropout_blocks: int = 1  # decoder blocks with dropout, innermost first; see the module docstring
+    condition: str = "merged"  # 3.2.1: background 0, lung 128, infection 255; "typed": GGO 192, consolidation 255 apart (typed sets only)
     upsample: str = "transpose"  # pix2pix's transposed convs (2.1 builds on pix2pix); "resize": nearest x2 + 3x3 conv, no checkerboard
     d_padding: int = 2  # pix2pixHD's padding: with pix2pix's 1 these depths leave no logits at 32, 64, ... px
     stage1_steps: int = 4000  # 3.2.1: 4000 epochs, strong augmentation
@@ -124,6 +127,8 @@ class CoSinGANConfig:
                 raise ValueError(f"scale {size} is not divisible by 2**{downs} (generator_downs)")
         check_range(vars(self), ("stage1_steps", "stage2_steps", "batch_size", "large_batch_size", "ngf", "ndf", "log_every", "sample_every", "checkpoint_every"), low=1)
         check_range(vars(self), ("stage1_decay_fraction", "stage2_decay_fraction", "strong_final", "strong_scale"), low=0, high=1)
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"condition must be one of {CONDITIONS}, got {self.condition!r}")
         if self.upsample not in UPSAMPLES:
             raise ValueError(f"upsample must be one of {UPSAMPLES}, got {self.upsample!r}")
         if len(self.slice_ids) > 1:
@@ -176,6 +181,7 @@ class Pyramid(torch.nn.Module):
     def __init__(self, config: CoSinGANConfig) -> None:
         super().__init__()
         self.scales = config.scales
+        self.typed = config.condition == "typed"
 
         def generator(downs: int) -> UNetGenerator:
             return UNetGenerator(
@@ -208,12 +214,14 @@ class Pyramid(torch.nn.Module):
         return previous, stages
 
 
-def scale_conditions(labels: torch.Tensor, scales: tuple[int, ...], upto: int, rc: tuple[torch.Generator, tuple[float, float, float]] | None = None) -> list[torch.Tensor]:
-    """(N, H, W) labels -> conditions C_0..C_upto, each (N, 1, s, s) (nearest resize; RC when given)."""
+def scale_conditions(
+    labels: torch.Tensor, scales: tuple[int, ...], upto: int, rc: tuple[torch.Generator, tuple[float, float, float]] | None = None, typed: bool = False
+) -> list[torch.Tensor]:
+    """(N, H, W) labels -> conditions C_0..C_upto, each (N, 1, s, s) (nearest resize; RC when given; ``typed``: GGO and consolidation apart)."""
     out = []
     for size in scales[: upto + 1]:
         small = F.interpolate(labels[:, None].float(), size=(size, size), mode="nearest-exact")[:, 0].round().long()
-        out.append(random_condition(small, rc[0], rc[1]) if rc else condition_tensor(small))
+        out.append(random_condition(small, rc[0], rc[1], typed) if rc else condition_tensor(small, typed))
     return out
 
 
@@ -305,7 +313,7 @@ class StageMethod:
         batch = self.config.batch_for(self.size)
         real, label = augment_pair(self.image.expand(batch, -1, -1, -1), self.label.expand(batch, -1, -1), self.augment, generator)
         real, label = distributed.rank_share(real, label)  # the batch is global; this rank's slice of it
-        conditions = scale_conditions(label, self.config.scales, self.index)
+        conditions = scale_conditions(label, self.config.scales, self.index, typed=self.pyramid.typed)
         condition = conditions[self.index]
         self.generator.train()
         self.discriminator.train()
@@ -334,7 +342,7 @@ class StageMethod:
     @torch.no_grad()
     def samples(self) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
         self.generator.eval()
-        conditions = scale_conditions(self.preview_label, self.config.scales, self.index)
+        conditions = scale_conditions(self.preview_label, self.config.scales, self.index, typed=self.pyramid.typed)
         fake = self._forward(conditions).float()
         labels = self.preview_label.cpu().numpy().astype(np.uint8)
         return (
@@ -371,7 +379,7 @@ def reconstruction_psnr(pyramid: Pyramid, pairs: list[tuple[torch.Tensor, torch.
     resized to that scale; ``stage1`` is O_is, ``stage2`` O_ir. {"32": {"stage1": dB, "stage2": dB}, ...}."""
     pyramid.eval()
     label = pairs[-1][1]
-    conditions = scale_conditions(label, pyramid.scales, len(pyramid.scales) - 1)
+    conditions = scale_conditions(label, pyramid.scales, len(pyramid.scales) - 1, typed=pyramid.typed)
     _, stages = pyramid.run(conditions, len(pyramid.scales) - 1, with_stages=True)
     out = {}
     for size, (image, _), (o_s, o_r) in zip(pyramid.scales, pairs, stages):
@@ -427,6 +435,8 @@ class CoSinGAN(Synthesizer):
         torch_device = resolve_device(device)
         out_dir = Path(out_dir)
         training = load_training_data(Path(data), None, config.slice_ids)
+        if config.condition == "typed" and not SliceSet(Path(data), cache=False).info.get("infection_typed", False):
+            raise InputError(data, "labels infection without GGO / consolidation types; condition=typed needs a typed set (use condition=merged)")
         pairs = training_pairs(training, config.scales, torch_device)
         spec = FeatureSpec(config.vgg_weights, config.unet_features, config.feature_unet_steps, config.seed, config.scales)
         given = load_given_extractors(spec)  # a bad weights file stops here, before anything is written or cleared
@@ -496,7 +506,7 @@ class CoSinGAN(Synthesizer):
             raise InputError("--diversify", f"cosingan supports {', '.join(DIVERSIFIERS)} (and fusion with --fuse-with), not '{diversify}'")
         torch.manual_seed(seed)
         rc = (torch.Generator().manual_seed(seed), self.config.rc_deltas) if diversify == "rc" else None
-        conditions = [c.to(self.device) for c in scale_conditions(labels.cpu(), self.config.scales, len(self.config.scales) - 1, rc)]
+        conditions = [c.to(self.device) for c in scale_conditions(labels.cpu(), self.config.scales, len(self.config.scales) - 1, rc, self.pyramid.typed)]
         self.pyramid.eval()
         set_dropout_active(self.pyramid, diversify == "dropout")
         output, _ = self.pyramid.run(conditions, len(self.config.scales) - 1)
@@ -506,7 +516,7 @@ class CoSinGAN(Synthesizer):
     @torch.no_grad()
     def save_scale_figure(self, label: torch.Tensor, path: Path, panel: int = 128) -> Path:
         """Fig. 8: for one condition, every scale's stage-1 and stage-2 output, resized to ``panel`` px."""
-        conditions = [c.to(self.device) for c in scale_conditions(label.cpu(), self.config.scales, len(self.config.scales) - 1)]
+        conditions = [c.to(self.device) for c in scale_conditions(label.cpu(), self.config.scales, len(self.config.scales) - 1, typed=self.pyramid.typed)]
         _, stages = self.pyramid.run(conditions, len(self.config.scales) - 1, with_stages=True)
         images = []
         for o_s, o_r in stages:

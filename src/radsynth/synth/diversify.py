@@ -15,22 +15,33 @@ import hashlib
 
 import torch
 
-from radsynth.data.labels import CONDITION_GREY_LEVELS, to_categories
+from radsynth.data.labels import CONDITION_GREY_LEVELS, TYPED_CONDITION_GREY_LEVELS, to_categories
 from radsynth.errors import InputError
 from radsynth.synth.base import Synthesizer
 
 RC_DELTAS = (16.0, 16.0, 32.0)  # CoSinGAN section 3.2.4: δb, δl, δi
 
 
-def random_condition(label: torch.Tensor, generator: torch.Generator, deltas: tuple[float, float, float] = RC_DELTAS) -> torch.Tensor:
-    """(N, H, W) schema labels -> (N, 1, H, W) condition in [-1, 1] with randomized grey levels (eq. 10)."""
+def random_condition(label: torch.Tensor, generator: torch.Generator, deltas: tuple[float, float, float] = RC_DELTAS, typed: bool = False) -> torch.Tensor:
+    """(N, H, W) schema labels -> (N, 1, H, W) condition in [-1, 1] with randomized grey levels (eq. 10).
+
+    ``typed`` (GGO 192 and consolidation 255 apart): each infection class is drawn below its own
+    level as eq. 10 draws infection, [192 - δi, 192] and [255 - δi, 255], one draw per image shared by both.
+    """
     n = label.shape[0]
     u = torch.rand((n, 3), generator=generator)
     background = u[:, 0] * deltas[0]
     lung = CONDITION_GREY_LEVELS[1] - deltas[1] + 2 * deltas[1] * u[:, 1]
-    infection = CONDITION_GREY_LEVELS[2] - deltas[2] * u[:, 2]
-    levels = torch.stack([background, lung, infection], dim=1).to(label.device)  # (N, 3) grey values
-    grey = torch.gather(levels, 1, to_categories(label).long().reshape(n, -1)).reshape(label.shape)
+    if typed:
+        ggo = TYPED_CONDITION_GREY_LEVELS[2] - deltas[2] * u[:, 2]
+        consolidation = TYPED_CONDITION_GREY_LEVELS[3] - deltas[2] * u[:, 2]
+        levels = torch.stack([background, lung, ggo, consolidation], dim=1).to(label.device)  # (N, 4) grey values
+        index = label.long().clamp(0, 3)
+    else:
+        infection = CONDITION_GREY_LEVELS[2] - deltas[2] * u[:, 2]
+        levels = torch.stack([background, lung, infection], dim=1).to(label.device)  # (N, 3) grey values
+        index = to_categories(label).long()
+    grey = torch.gather(levels, 1, index.reshape(n, -1)).reshape(label.shape)
     return (grey / 127.5 - 1.0)[:, None]
 
 
