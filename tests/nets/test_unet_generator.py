@@ -93,7 +93,7 @@ def test_forward_rejects_indivisible_size():
         ({"num_downs": 4, "norm": "group"}, "norm must be one of"),
         ({"num_downs": 4, "final": "sigmoid"}, "final must be one of"),
         ({"num_downs": 4, "dropout": 1.0}, r"dropout must be in \[0, 1\)"),
-        ({"num_downs": 4, "upsample": "bilinear"}, "upsample must be one of"),
+        ({"num_downs": 4, "upsample": "bicubic"}, "upsample must be one of"),
     ],
 )
 def test_constructor_errors(kwargs, message):
@@ -115,19 +115,19 @@ def test_resize_upsampling_prints_no_checkerboard_on_flat_input():
 
     torch.manual_seed(0)
     flat = torch.ones(1, 8, 16, 16)
-    transpose, resize = upsampling_conv(8, 4, "transpose"), upsampling_conv(8, 4, "resize")
-    for layer in (transpose, resize):
+    transpose, resize, bilinear = (upsampling_conv(8, 4, kind) for kind in ("transpose", "resize", "bilinear"))
+    for layer in (transpose, resize, bilinear):
         nn.init.normal_(layer.weight if isinstance(layer, nn.ConvTranspose2d) else layer[1].weight, 0.0, 0.1)
     with torch.no_grad():
-        dots, smooth = transpose(flat), resize(flat)
-    assert dots.shape == smooth.shape == (1, 4, 32, 32)
+        dots, smooth, smoother = transpose(flat), resize(flat), bilinear(flat)
+    assert dots.shape == smooth.shape == smoother.shape == (1, 4, 32, 32)
     assert _phase_spread(dots) > 0.05
-    assert _phase_spread(smooth) < 1e-6
+    assert _phase_spread(smooth) < 1e-6 and _phase_spread(smoother) < 1e-6
 
 
-@pytest.mark.parametrize("order", ["pre", "post"])
-def test_resize_generator_keeps_shapes_widths_and_dropout(order):
-    resize = UNetGenerator(1, 1, num_downs=5, ngf=8, upsample="resize", order=order)
+@pytest.mark.parametrize("order, upsample", [("pre", "resize"), ("post", "resize"), ("pre", "bilinear")])
+def test_resize_generator_keeps_shapes_widths_and_dropout(order, upsample):
+    resize = UNetGenerator(1, 1, num_downs=5, ngf=8, upsample=upsample, order=order)
     transpose = UNetGenerator(1, 1, num_downs=5, ngf=8, order=order)
     assert resize(torch.randn(2, 1, 64, 64)).shape == (2, 1, 64, 64)
     assert sum(isinstance(m, nn.ConvTranspose2d) for m in resize.modules()) == 0

@@ -15,6 +15,7 @@ from radsynth.errors import InputError
 from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
 from radsynth.synth.cosingan import CPU_SHORT_SCHEDULE, PRESETS, CoSinGAN, CoSinGANConfig, Pyramid, phase_name
 from radsynth.synth.diversify import FusedSynthesizer, random_condition
+from radsynth.synth.generate import evenly_spaced
 
 PYRAMID = {"scales": [32, 48, 64], "generator_downs": [4, 4, 5], "discriminator_convs": [6, 6, 7]}
 TINY = {**PYRAMID, "ngf": 8, "ndf": 8, "stage1_steps": 6, "stage2_steps": 4, "feature_unet_steps": 4,
@@ -48,7 +49,7 @@ def test_paper_defaults():
         ({"generator_downs": [4, 5, 5]}, "not divisible"),
         ({"slice_ids": ["1", "2"]}, "ONE slice"),
         ({"condition": "onehot"}, "condition must be one of"),
-        ({"upsample": "bilinear"}, "upsample must be one of"),
+        ({"upsample": "bicubic"}, "upsample must be one of"),
     ],
 )
 def test_bad_configs(changes, message):
@@ -251,8 +252,11 @@ def test_synth_cli_writes_k_per_condition_with_fusion(cli, two_runs, phantom_pre
     synthetic = SliceSet(out)
     conditions = SliceSet(phantom_prepared64, "test")
     assert len(synthetic) == 6
+    by_id = {row["id"]: i for i, row in enumerate(conditions.rows)}
+    kept = evenly_spaced(list(range(len(conditions))), 3)  # --limit spreads over the set: first, middle, last
+    assert [by_id[synthetic.rows[i]["condition_id"]] for i in range(6)] == kept * 2
     for i in range(6):
-        assert torch.equal(synthetic[i][1], conditions[i % 3][1])
+        assert torch.equal(synthetic[i][1], conditions[kept[i % 3]][1])
         assert synthetic.rows[i]["diversifier"] == "fusion" and synthetic.rows[i]["model"] == "fusion(cosingan,cosingan)"
     missing = cli("synth", runs[0], "--conditions", phantom_prepared64, "--out", tmp_path / "x", "--diversify", "fusion")
     assert missing.code == 2 and "--fuse-with" in missing.err

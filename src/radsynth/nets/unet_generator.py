@@ -10,7 +10,7 @@ from radsynth.nets.norm import check_norm, conv_bias, make_norm
 
 FINALS = ("tanh", "none")
 ORDERS = ("pre", "post")
-UPSAMPLES = ("transpose", "resize")
+UPSAMPLES = ("transpose", "resize", "bilinear")
 
 
 def upsampling_conv(in_channels: int, out_channels: int, upsample: str, bias: bool = True) -> nn.Module:
@@ -19,12 +19,14 @@ def upsampling_conv(in_channels: int, out_channels: int, upsample: str, bias: bo
     ``'transpose'``: pix2pix's 4x4 stride-2 transposed conv. ``'resize'``: nearest-neighbour x2 then a
     3x3 conv (resize-convolution, Odena et al. 2016, "Deconvolution and checkerboard artifacts"): every
     output pixel sees the same number of input pixels, so the transposed conv's uneven overlap cannot
-    print a regular dot grid into flat regions.
+    print a regular dot grid into flat regions. ``'bilinear'``: the same with bilinear x2, which does
+    not leave nearest's 2x2 blocks for the conv to smooth (seen as blocky lung texture in short runs).
     """
     if upsample == "transpose":
         return nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=bias)
-    if upsample == "resize":
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=bias))
+    if upsample in ("resize", "bilinear"):
+        mode = "nearest" if upsample == "resize" else "bilinear"
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode=mode), nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=bias))
     raise ValueError(f"upsample must be one of {UPSAMPLES}, got {upsample!r}")
 
 
@@ -76,7 +78,7 @@ class UNetGenerator(nn.Module):
         dropout_blocks: int = 3,  # pix2pix appendix 6.1.1 / Liang et al. 2021 section III-B: first 3 decoder blocks
         final: str = "tanh",
         order: str = "pre",  # "post": Liang et al. 2021 section III-B (Conv-BN-LeakyReLU / ConvT-BN-Dropout-ReLU)
-        upsample: str = "transpose",  # pix2pix; "resize": nearest x2 + 3x3 conv, no checkerboard (see upsampling_conv)
+        upsample: str = "transpose",  # pix2pix; "resize" / "bilinear": nearest / bilinear x2 + 3x3 conv, no checkerboard (see upsampling_conv)
     ) -> None:
         super().__init__()
         check_norm(norm)

@@ -86,7 +86,7 @@ class CoSinGANConfig:
     dropout: float = 0.5  # 3.2.4: AD uses dropout 50 % at test time
     dropout_blocks: int = 1  # decoder blocks with dropout, innermost first; see the module docstring
     condition: str = "merged"  # 3.2.1: background 0, lung 128, infection 255; "typed": GGO 192, consolidation 255 apart (typed sets only)
-    upsample: str = "transpose"  # pix2pix's transposed convs (2.1 builds on pix2pix); "resize": nearest x2 + 3x3 conv, no checkerboard
+    upsample: str = "transpose"  # pix2pix's transposed convs (2.1 builds on pix2pix); "resize" / "bilinear": nearest / bilinear x2 + 3x3 conv, no checkerboard
     d_padding: int = 2  # pix2pixHD's padding: with pix2pix's 1 these depths leave no logits at 32, 64, ... px
     stage1_steps: int = 4000  # 3.2.1: 4000 epochs, strong augmentation
     stage1_lr: float = 2e-4  # 3.2.1
