@@ -41,7 +41,7 @@ class UNetGenerator(nn.Module):
     after it, the others are LeakyReLU(0.2) -> conv -> norm, except the innermost (bottleneck) conv,
     which has no norm (so batch size 1 at a 1x1 bottleneck works). Channels are
     ``min(ngf * 2**i, max_channels)`` at depth i (64, 128, 256, 512, 512, ... for ngf=64).
-    Decoder: ReLU -> 4x4 stride-2 transposed conv (or, with ``upsample='resize'``, nearest x2 -> 3x3 conv)
+    Decoder: ReLU -> 4x4 stride-2 transposed conv (or, with ``upsample='resize' / 'bilinear'``, x2 resize -> 3x3 conv)
     -> norm (-> dropout), the skip connection
     concatenated as ``cat([encoder_features, decoder_features])``; the outermost block is
     ReLU -> transposed conv -> tanh.
