@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from radsynth.data.slices import SliceSet
 from radsynth.quality.fidelity import fidelity, ratios
+from radsynth.quality.sets import load_set
 
 MEASURES = ("ggo_minus_lung", "consolidation_minus_lung", "lung_hf_energy")
 
@@ -44,10 +44,9 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
 
 
 def load(path: Path, split: str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, 1, S, S) images in [-1, 1] and (N, S, S) labels of a prepared or synthetic set."""
-    dataset = SliceSet(path, split=split)
-    items = [dataset[i] for i in range(len(dataset))]
-    return torch.stack([item[0] for item in items]), torch.stack([item[1] for item in items])
+    """(N, 1, S, S) images in [-1, 1] and (N, S, S) labels of a prepared or synthetic set (one split, or all)."""
+    images = load_set(path, keep=(lambda row: row["split"] == split) if split else None)
+    return images.images, images.labels
 
 
 def children_cpu_s() -> float:

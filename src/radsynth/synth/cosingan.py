@@ -51,6 +51,7 @@ from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import STRONG, WEAK, AugmentSpec, augment_pair, resize_batch, weakened
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
+from radsynth.evaluate.protocols import set_flags
 from radsynth.losses import AdversarialLoss, FeatureLoss, MSSSIMLoss, WeightedPixelL1
 from radsynth.nets import PatchDiscriminator, UNetGenerator, set_dropout_active
 from radsynth.nets.init import carry_over
@@ -435,7 +436,7 @@ class CoSinGAN(Synthesizer):
         torch_device = resolve_device(device)
         out_dir = Path(out_dir)
         training = load_training_data(Path(data), None, config.slice_ids)
-        if config.condition == "typed" and not SliceSet(Path(data), cache=False).info.get("infection_typed", False):
+        if config.condition == "typed" and not set_flags(SliceSet(Path(data), cache=False))[1]:
             raise InputError(data, "labels infection without GGO / consolidation types; condition=typed needs a typed set (use condition=merged)")
         pairs = training_pairs(training, config.scales, torch_device)
         spec = FeatureSpec(config.vgg_weights, config.unet_features, config.feature_unet_steps, config.seed, config.scales)
