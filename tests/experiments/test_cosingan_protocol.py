@@ -73,3 +73,19 @@ def test_a_classification_set_without_both_classes_is_refused_before_training(tm
     assert not (tmp_path / "run" / "train-cosingan-a").exists()
     with pytest.raises(InputError, match="no setting classify_data"):
         run_experiment("cxr-pix2pix", main, tmp_path / "run2", "quick", {"classify_data": str(main)}, console=QUIET)
+
+
+def test_cpu_preset_renames_nothing_and_trains_the_measured_cosingan():
+    """The ``cpu`` preset names every setting the paper preset names (the report and --classify-data read them), trains
+    CoSinGAN's ``cpu`` preset (quick's schedule with resize upsampling and carried weights) and a longer segmenter."""
+    from radsynth.config import build_config
+    from radsynth.experiments.cosingan import PRESETS
+    from radsynth.synth import cosingan
+
+    assert set(PRESETS["cpu"]) == set(PRESETS["paper"]) == set(PRESETS["quick"])
+    cpu = build_config(cosingan.CoSinGANConfig, cosingan.PRESETS, PRESETS["cpu"]["cosingan_preset"], {})
+    quick = build_config(cosingan.CoSinGANConfig, cosingan.PRESETS, "quick", {})
+    assert (cpu.upsample, cpu.reuse_weights, quick.upsample, quick.reuse_weights) == ("resize", True, "transpose", False)
+    assert {**vars(cpu), "upsample": "transpose", "reuse_weights": False} == vars(quick)
+    samples = {name: PRESETS[name]["segment"]["epochs"] * PRESETS[name]["segment"]["samples_per_epoch"] for name in ("quick", "cpu")}
+    assert samples["cpu"] == 8 * samples["quick"]

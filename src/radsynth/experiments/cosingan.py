@@ -84,6 +84,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         "classify_data": None,
         "synth_limit": 400, "quality_preset": "quick",
     },
+    # CPU, 128 px, a few hours on 2 cores (two processes with --only, one per core): CoSinGAN's cpu preset (resize
+    # upsampling, weights carried between scales; about 23 CPU minutes per pyramid) and a segmenter schedule long
+    # enough not to flatter synthetic sets (issue 21 item 4: quick's 10 x 256 samples put O-STS above Sin-TS, longer
+    # training reverses it). OC-TS infection DSC on ct-ma20's held-out patients with this 16-wide UNet, 10 epochs of
+    # 256 / 1024 / 2048 samples: 41.2 / 52.3 / 61.4 (2 / 8 / 16 CPU minutes). Every training condition is rendered.
+    "cpu": {
+        "size": 128, "cosingan_preset": "cpu",
+        "cosingan": {},
+        "pix2pix_preset": "quick", "pix2pix": {"size": 128, "ngf": 16, "ndf": 16, "steps": 200, "feature_unet_steps": 100},
+        "segment_preset": "quick", "segment": {"epochs": 10, "samples_per_epoch": 2048, "unet_features": [16, 16, 32, 64, 128, 16]},
+        "segmenters": ["unet"],
+        "classify_preset": "quick", "classify": {"epochs": 1}, "classifiers": ["resnet18"],
+        "classify_sizes": [64, 128],
+        "classify_data": None,
+        "synth_limit": None, "quality_preset": "quick",
+    },
 }
 
 

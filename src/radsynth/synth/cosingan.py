@@ -153,26 +153,33 @@ class CoSinGANConfig:
 # schedule cannot absorb, so SA is also halved (strong_scale).
 CPU_SHORT_SCHEDULE: dict[str, Any] = {"stage1_lr": 1e-3, "stage2_lr": 5e-4, "lambdas": [100.0, 1.0, 10.0, 10.0], "strong_scale": 0.5}
 
+# CPU: the 32 -> 128 pyramid, narrower nets; finishes in minutes on 2 cores (see the issue notes)
+QUICK_SCHEDULE: dict[str, Any] = {
+    "scales": [32, 48, 64, 96, 128],
+    "generator_downs": [4, 4, 5, 5, 6],
+    "discriminator_convs": [6, 6, 7, 7, 8],
+    "ngf": 32,
+    "ndf": 32,
+    "stage1_steps": 300,
+    "stage2_steps": 150,
+    **CPU_SHORT_SCHEDULE,
+    "feature_unet_steps": 300,
+    "sample_every": 150,
+    # a checkpoint holds weights + Adam state (52-335 MB per scale); every 50 steps wrote 45 of them, minutes
+    # of fsync on a small machine (6.8 GB when all are kept, --keep-checkpoints; by default a running phase
+    # keeps only its newest and a finished one its generator). 150 writes 15; the weights are the same
+    # (steps are seeded per step) and Ctrl-C still checkpoints at once.
+    "checkpoint_every": 150,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
-    # CPU: the 32 -> 128 pyramid, narrower nets; finishes in minutes on 2 cores (see the issue notes)
-    "quick": {
-        "scales": [32, 48, 64, 96, 128],
-        "generator_downs": [4, 4, 5, 5, 6],
-        "discriminator_convs": [6, 6, 7, 7, 8],
-        "ngf": 32,
-        "ndf": 32,
-        "stage1_steps": 300,
-        "stage2_steps": 150,
-        **CPU_SHORT_SCHEDULE,
-        "feature_unet_steps": 300,
-        "sample_every": 150,
-        # a checkpoint holds weights + Adam state (52-335 MB per scale); every 50 steps wrote 45 of them, minutes
-        # of fsync on a small machine (6.8 GB when all are kept, --keep-checkpoints; by default a running phase
-        # keeps only its newest and a finished one its generator). 150 writes 15; the weights are the same
-        # (steps are seeded per step) and Ctrl-C still checkpoints at once.
-        "checkpoint_every": 150,
-    },
+    "quick": QUICK_SCHEDULE,
+    # CPU with what the fidelity curve (benchmarks/cosingan_cpu_curve.py, ct-rp9-dev 128 px, slice 000032) kept:
+    # quick's schedule (about 23 CPU minutes per pyramid on one core) with nearest-resize upsampling (no transposed-conv
+    # dot grid) and weights carried between scales (GGO - lung offset 0.17 -> 0.36 of real, lung texture 0.67 -> 1.03).
+    # Add --set condition=typed on a set that labels GGO and consolidation apart (consolidation offset 0.37 -> 0.60).
+    "cpu": {**QUICK_SCHEDULE, "upsample": "resize", "reuse_weights": True},
 }
 
 
