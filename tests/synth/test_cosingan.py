@@ -15,7 +15,7 @@ from radsynth.errors import InputError
 from radsynth.training.checkpoint import latest_checkpoint, read_checkpoint
 from radsynth.synth.cosingan import CPU_SHORT_SCHEDULE, PRESETS, CoSinGAN, CoSinGANConfig, Pyramid, phase_name
 from radsynth.synth.diversify import FusedSynthesizer, random_condition
-from radsynth.synth.generate import evenly_spaced
+from radsynth.synth.generate import evenly_spaced, synthesize_set
 
 PYRAMID = {"scales": [32, 48, 64], "generator_downs": [4, 4, 5], "discriminator_convs": [6, 6, 7]}
 TINY = {**PYRAMID, "ngf": 8, "ndf": 8, "stage1_steps": 6, "stage2_steps": 4, "feature_unet_steps": 4,
@@ -218,6 +218,20 @@ def test_typed_and_resize_pyramids_train_and_synthesize(phantom_prepared64, tmp_
     reloaded = CoSinGAN.load(tmp_path / "run", device="cpu")
     assert reloaded.pyramid.typed == (changes.get("condition") == "typed")
     assert torch.equal(reloaded.generate(label[None], seed=1), model.generate(label[None], seed=1))
+    if changes.get("condition") == "typed":  # an untyped condition set would have all its infection rendered as GGO
+        import json
+        import shutil
+
+        untyped = tmp_path / "untyped"
+        shutil.copytree(phantom_prepared64, untyped)
+        info = json.loads((untyped / "dataset.json").read_text())
+        (untyped / "dataset.json").write_text(json.dumps({**info, "infection_typed": False}))
+        for fused in (reloaded, FusedSynthesizer(reloaded, model)):
+            with pytest.raises(InputError, match="trained with condition=typed"):
+                synthesize_set(fused, "cosingan", 64, untyped, tmp_path / "refused", split="test", limit=2)
+        assert not (tmp_path / "refused").exists()
+        synthesize_set(reloaded, "cosingan", 64, phantom_prepared64, tmp_path / "typed-set", split="test", limit=2)
+        assert len(SliceSet(tmp_path / "typed-set")) == 2
 
 
 @pytest.fixture(scope="module")

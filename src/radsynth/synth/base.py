@@ -163,6 +163,10 @@ class Synthesizer(ABC):
     def output_size(self) -> int:
         """Side in pixels of the images ``generate`` returns (label maps are resized to it)."""
 
+    def check_conditions(self, conditions: Path, typed: bool) -> None:
+        """Raise ``InputError`` when the condition set at ``conditions`` (``typed``: it labels GGO and
+        consolidation apart) cannot be rendered faithfully; by default every label map can."""
+
     def complement(self, real: torch.Tensor, labels: torch.Tensor, synthetic: torch.Tensor) -> torch.Tensor | None:
         """For methods that synthesize a region only: ``synthetic`` pasted into ``real`` (N, 1, S, S).
 

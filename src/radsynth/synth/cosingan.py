@@ -507,6 +507,12 @@ class CoSinGAN(Synthesizer):
     def output_size(self) -> int:
         return self.config.scales[-1]
 
+    def check_conditions(self, conditions: Path, typed: bool) -> None:
+        """A typed pyramid (condition=typed) would render an untyped set's infection (label 2) as GGO only."""
+        if self.pyramid.typed and not typed:
+            raise InputError(conditions, "labels infection without GGO / consolidation types, but this CoSinGAN was trained with "
+                                         "condition=typed and would render all of it as GGO; use a typed condition set or a merged-condition run")
+
     @torch.no_grad()
     def generate(self, labels: torch.Tensor, seed: int, diversify: str = "none") -> torch.Tensor:
         """(N, H, W) labels -> (N, 1, S, S) images at the largest scale S; diversify none | dropout | rc."""

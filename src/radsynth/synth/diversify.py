@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import torch
 
@@ -71,6 +72,10 @@ class FusedSynthesizer(Synthesizer):
     @property
     def checkpoint_sha256(self) -> str:
         return hashlib.sha256((self.first.checkpoint_sha256 + self.second.checkpoint_sha256).encode()).hexdigest()
+
+    def check_conditions(self, conditions: Path, typed: bool) -> None:
+        self.first.check_conditions(conditions, typed)
+        self.second.check_conditions(conditions, typed)
 
     @torch.no_grad()
     def generate(self, labels: torch.Tensor, seed: int, diversify: str = "fusion") -> torch.Tensor:

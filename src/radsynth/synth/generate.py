@@ -13,6 +13,7 @@ from radsynth import distributed
 from radsynth.data.augment import AUGMENTS, augment_pair, resize_batch
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
+from radsynth.evaluate.protocols import set_flags
 from radsynth.progress import reporting
 from radsynth.report.grids import save_grid
 from radsynth.synth.base import Synthesizer
@@ -66,6 +67,7 @@ def synthesize_set(
     rows = [i for i, row in enumerate(dataset.rows) if row["label"]]
     if not rows:
         raise InputError(conditions, "has no label maps to use as conditions")
+    synthesizer.check_conditions(Path(conditions), set_flags(dataset)[1])
     if limit is not None:
         rows = evenly_spaced(rows, limit)
     if n_per_condition < 1:
