@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from radsynth.atomic import atomic_write_text
-from radsynth.config import build_config
+from radsynth.config import build_config, merge
 from radsynth.data.representative import pick_slices, rank_slices
 from radsynth.data.slices import SliceSet
 from radsynth.data.splits import holdout_fractions
@@ -60,6 +60,21 @@ def split_fractions(n_patients: int) -> dict[str, float]:
     """The patient split: a quarter for testing, rounded up (15 / 5 of 20 scans, 10 / 4 of ct-ma20-png's 14), no val."""
     return holdout_fractions(n_patients, TEST_SHARE)
 
+# CPU, 128 px, within an hour on 2 cores: CoSinGAN's own quick preset (32 -> 128, about 9 min per
+# pyramid; two more with classify_data), one UNet, one ResNet18, at most 400 synthesized images per set
+# and 256 segmenter samples per epoch. With narrower pyramids (ngf 16, 120 + 60 steps) the whole run took 11.6 min on ct-ma20.
+QUICK: dict[str, Any] = {
+    "size": 128, "cosingan_preset": "quick",
+    "cosingan": {},
+    "pix2pix_preset": "quick", "pix2pix": {"size": 128, "ngf": 16, "ndf": 16, "steps": 200, "feature_unet_steps": 100},
+    "segment_preset": "quick", "segment": {"epochs": 10, "samples_per_epoch": 256, "unet_features": [16, 16, 32, 64, 128, 16]},
+    "segmenters": ["unet"],
+    "classify_preset": "quick", "classify": {"epochs": 1}, "classifiers": ["resnet18"],
+    "classify_sizes": [64, 128],  # Table 2 at half the CoSinGAN size, Table 3 at its full size (as 256 / 512)
+    "classify_data": None,
+    "synth_limit": 400, "quality_preset": "quick",
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # the paper's values: the synthesizers', segmenters' and classifiers' own paper presets (2.5, 3.3.1, 3.3.2)
     "paper": {
@@ -70,36 +85,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "classify_data": None,  # a second set for Tables 2-3 (None: the main set)
         "synth_limit": None, "quality_preset": "default",
     },
-    # CPU, 128 px, within an hour on 2 cores: CoSinGAN's own quick preset (32 -> 128, about 9 min per
-    # pyramid; two more with classify_data), one UNet, one ResNet18, at most 400 synthesized images per set
-    # and 256 segmenter samples per epoch. With narrower pyramids (ngf 16, 120 + 60 steps) the whole run took 11.6 min on ct-ma20.
-    "quick": {
-        "size": 128, "cosingan_preset": "quick",
-        "cosingan": {},
-        "pix2pix_preset": "quick", "pix2pix": {"size": 128, "ngf": 16, "ndf": 16, "steps": 200, "feature_unet_steps": 100},
-        "segment_preset": "quick", "segment": {"epochs": 10, "samples_per_epoch": 256, "unet_features": [16, 16, 32, 64, 128, 16]},
-        "segmenters": ["unet"],
-        "classify_preset": "quick", "classify": {"epochs": 1}, "classifiers": ["resnet18"],
-        "classify_sizes": [64, 128],  # Table 2 at half the CoSinGAN size, Table 3 at its full size (as 256 / 512)
-        "classify_data": None,
-        "synth_limit": 400, "quality_preset": "quick",
-    },
-    # CPU, 128 px, a few hours on 2 cores (two processes with --only, one per core): CoSinGAN's cpu preset (resize
-    # upsampling, weights carried between scales; about 23 CPU minutes per pyramid) and a segmenter schedule long
-    # enough not to flatter synthetic sets (issue 21 item 4: quick's 10 x 256 samples put O-STS above Sin-TS, longer
-    # training reverses it). OC-TS infection DSC on ct-ma20's held-out patients with this 16-wide UNet, 10 epochs of
-    # 256 / 1024 / 2048 samples: 41.2 / 52.3 / 61.4 (2 / 8 / 16 CPU minutes). Every training condition is rendered.
-    "cpu": {
-        "size": 128, "cosingan_preset": "cpu",
-        "cosingan": {},
-        "pix2pix_preset": "quick", "pix2pix": {"size": 128, "ngf": 16, "ndf": 16, "steps": 200, "feature_unet_steps": 100},
-        "segment_preset": "quick", "segment": {"epochs": 10, "samples_per_epoch": 2048, "unet_features": [16, 16, 32, 64, 128, 16]},
-        "segmenters": ["unet"],
-        "classify_preset": "quick", "classify": {"epochs": 1}, "classifiers": ["resnet18"],
-        "classify_sizes": [64, 128],
-        "classify_data": None,
-        "synth_limit": None, "quality_preset": "quick",
-    },
+    "quick": QUICK,
+    # CPU, 128 px, about 65 min on 2 cores split into two processes with --only (measured on ct-ma20: each pyramid
+    # 17.4 min, each UNet about 13 min alone on a core): CoSinGAN's cpu preset (resize upsampling, weights carried
+    # between scales), every training condition rendered, and a segmenter schedule long enough not to flatter
+    # synthetic sets (issue 21 item 4: quick's 10 x 256 samples put O-STS above Sin-TS, longer training reverses it).
+    # OC-TS infection DSC on ct-ma20's held-out patients with this 16-wide UNet, 10 epochs of 256 / 1024 / 2048
+    # samples: 41.2 / 52.3 / 61.4 (2 / 8 / 16 CPU minutes).
+    "cpu": merge(QUICK, {"cosingan_preset": "cpu", "segment": {"samples_per_epoch": 2048}, "synth_limit": None}),
 }
 
 
