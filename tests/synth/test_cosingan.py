@@ -194,16 +194,21 @@ def test_typed_condition_keeps_ggo_and_consolidation_apart():
     assert drawn[:, 2].std() > 5
 
 
-def test_typed_condition_needs_a_typed_set(phantom_prepared64, tmp_path):
-    """A set that marks infection without types cannot teach GGO apart from consolidation: refused before anything is written."""
+def _untyped_copy(prepared: Path, out: Path) -> Path:
+    """A copy of the (typed) phantom set whose dataset.json says its infection is untyped."""
     import json
     import shutil
 
-    untyped = tmp_path / "untyped"
-    shutil.copytree(phantom_prepared64, untyped)
-    info = json.loads((untyped / "dataset.json").read_text())
+    shutil.copytree(prepared, out)
+    info = json.loads((out / "dataset.json").read_text())
     assert info["infection_typed"] is True  # the phantom labels both classes
-    (untyped / "dataset.json").write_text(json.dumps({**info, "infection_typed": False}))
+    (out / "dataset.json").write_text(json.dumps({**info, "infection_typed": False}))
+    return out
+
+
+def test_typed_condition_needs_a_typed_set(phantom_prepared64, tmp_path):
+    """A set that marks infection without types cannot teach GGO apart from consolidation: refused before anything is written."""
+    untyped = _untyped_copy(phantom_prepared64, tmp_path / "untyped")
     with pytest.raises(InputError, match="condition=typed needs a typed set"):
         CoSinGAN.fit(untyped, _config(condition="typed"), tmp_path / "run", device="cpu")
     assert not (tmp_path / "run").exists()
@@ -219,13 +224,7 @@ def test_typed_and_resize_pyramids_train_and_synthesize(phantom_prepared64, tmp_
     assert reloaded.pyramid.typed == (changes.get("condition") == "typed")
     assert torch.equal(reloaded.generate(label[None], seed=1), model.generate(label[None], seed=1))
     if changes.get("condition") == "typed":  # an untyped condition set would have all its infection rendered as GGO
-        import json
-        import shutil
-
-        untyped = tmp_path / "untyped"
-        shutil.copytree(phantom_prepared64, untyped)
-        info = json.loads((untyped / "dataset.json").read_text())
-        (untyped / "dataset.json").write_text(json.dumps({**info, "infection_typed": False}))
+        untyped = _untyped_copy(phantom_prepared64, tmp_path / "untyped")
         for fused in (reloaded, FusedSynthesizer(reloaded, model)):
             with pytest.raises(InputError, match="trained with condition=typed"):
                 synthesize_set(fused, "cosingan", 64, untyped, tmp_path / "refused", split="test", limit=2)
