@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from radsynth import __version__
 from radsynth.errors import InputError, NonFiniteLoss
+from radsynth.lesions import EDITS
 
 if TYPE_CHECKING:
     from radsynth.synth.translator import Translator
@@ -138,7 +139,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--conditions", type=Path, default=None, help="mask-conditional runs: a prepared slice set whose label maps are the conditions")
     synth.add_argument("--images", type=Path, default=None, help="cyclegan, pix2pix-cxr runs: a prepared X-ray set whose source-class images are translated; "
                                                                      "lesion runs: a prepared CT set whose slices are edited")
-    synth.add_argument("--edit", choices=("add", "remove", "paste", "replace"), default=None,
+    synth.add_argument("--edit", choices=EDITS, default=None,
                        help="lesion runs: add generated lesions, remove annotated infection, paste the run's annotated lesions (CarveMix), "
                             "or replace the slice's infection by generated lesions (remove, then add)")
     synth.add_argument("--slice", action="append", default=[], metavar="ID", help="--edit: edit only these slice ids (repeatable)")

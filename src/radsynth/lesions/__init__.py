@@ -10,3 +10,5 @@ copy-paste baseline):
 * ``edit``   -- ``add_lesions`` / ``remove_lesions`` / ``paste_lesions`` on one slice;
 * ``run``    -- ``radsynth train lesions``, ``synth LESION_RUN --edit``, ``data layouts``.
 """
+
+EDITS = ("add", "remove", "paste", "replace")  # synth LESION_RUN --edit; here, free of imports, so the CLI parser can name them

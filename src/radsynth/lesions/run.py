@@ -28,6 +28,7 @@ from radsynth.atomic import atomic_output_dir, check_output_free
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.evaluate.protocols import set_flags
+from radsynth.lesions import EDITS
 from radsynth.lesions.edit import DEFAULT_MARGIN, LesionCrop, add_lesions, lesion_crops, paste_lesions, remove_lesions
 from radsynth.lesions.layout import lesion_centres, sample_layout
 from radsynth.lesions.model import LesionModel, learn
@@ -37,7 +38,6 @@ from radsynth.synth.base import load_training_data, read_run
 from radsynth.synth.export import SyntheticSlice, write_synthetic_set
 
 METHOD = "lesions"
-EDITS = ("add", "remove", "paste", "replace")
 MODEL_FILE = "run.json"
 CROPS_FILE = "lesions.npz"
 
