@@ -4,7 +4,7 @@ import statistics
 import pytest
 import torch
 
-from radsynth.data.representative import body_fraction, pick_slices, rank_slices
+from radsynth.data.representative import VISIBLE, body_fraction, infection_contrast, pick_slices, rank_slices
 
 
 def _slice(side: int, body: int, lung: int, infection: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,13 +98,45 @@ def test_on_ct_ma20_the_chosen_slices_have_typical_layouts_and_two_modalities(cl
     assert a.modality == "coronacases" and a.typical and 0.5 < a.body_fraction < 0.7 and a.patient != "v13"
     assert a.infection >= 0.5 * most_infection.infection  # still sizeable infection
     assert b.modality == "radiopaedia" and b.typical and b.infection >= 0.5 * statistics.median(s.infection for s in ranked)
+    # and visible: 000636 (the most infection of the typical radiopaedia slices) shows it at half the usual contrast
+    radiopaedia = statistics.median(s.contrast for s in ranked if s.modality == "radiopaedia")
+    faint = next(s for s in ranked if s.id == "000636")
+    assert faint.contrast < VISIBLE * radiopaedia <= b.contrast and b.id != "000636"
 
 
-def _score(sid: str, patient: str, infection: int, modality: str = "", typical: bool = True, consolidation: int = 0):
+def _score(sid: str, patient: str, infection: int, modality: str = "", typical: bool = True, consolidation: int = 0,
+           contrast: float = 0.3):
     from radsynth.data.representative import SliceScore
 
     return SliceScore(0, sid, patient, modality, infection, 4 * infection + 100, 0.5, typical,
-                      ggo=infection - consolidation, consolidation=consolidation)
+                      ggo=infection - consolidation, consolidation=consolidation, contrast=contrast)
+
+
+def test_infection_contrast_is_mean_infection_minus_mean_healthy_lung():
+    image, label = _slice(8, body=6, lung=4, infection=3)  # lung -0.5, infection 0.0
+    image[0, 5, 5] = -0.1  # one of the 13 healthy lung pixels brighter
+    assert (label == 2).sum() == 3 and (label == 1).sum() == 13
+    healthy = (12 * -0.5 - 0.1) / 13
+    assert infection_contrast(image, label) == pytest.approx(0.0 - healthy)
+    assert math.isnan(infection_contrast(image, torch.where(label == 2, 1, label)))  # no infection
+
+
+def test_the_second_slice_shows_its_infection_at_a_usual_contrast():
+    """ct-ma20's case (issue 21): the radiopaedia slice with the most infection shows it at half the contrast of
+    that modality's usual slice; its CoSinGAN drew faint lesions and the fused set (IF-STS) carried half the
+    real contrast. Visibility is judged within the modality (scanners window differently)."""
+    ranked = [_score("a", "P1", 900, "coronacases", contrast=0.30), _score("faint", "P2", 880, "radiopaedia", contrast=0.13),
+              _score("clear", "P2", 860, "radiopaedia", contrast=0.24), _score("r3", "P3", 500, "radiopaedia", contrast=0.26),
+              _score("c2", "P4", 700, "coronacases", contrast=0.28), _score("c3", "P6", 650, "coronacases", contrast=0.27)]
+    assert [s.id for s in pick_slices(ranked, 2)] == ["a", "clear"]  # 0.13 < 0.75 x median 0.24 of radiopaedia
+    # a modality whose slices are all faint judges them against each other: the rule compares, it does not fix a level
+    dim = [_score(s.id, s.patient, s.infection, s.modality, contrast=s.contrast / 4) for s in ranked]
+    assert [s.id for s in pick_slices(dim, 2)] == ["a", "clear"]
+    # carrying the disease visibly comes before the second modality: a clear slice of another coronacases patient ...
+    only_faint = [ranked[0], ranked[1], _score("tiny-clear", "P5", 40, "radiopaedia", contrast=0.3), ranked[4]]
+    assert [s.id for s in pick_slices(only_faint, 2)] == ["a", "c2"]
+    # ... and where no other slice is both sizeable and visible, the rules give way (the ranking takes the faint one first)
+    assert [s.id for s in pick_slices(only_faint[:3], 2)] == ["a", "faint"]
 
 
 def test_the_second_slice_carries_sizeable_infection():
