@@ -9,7 +9,7 @@ from scipy import ndimage
 from radsynth.data.slices import SliceSet
 from radsynth.lesions.edit import DEFAULT_MARGIN, add_lesions, lesion_crops, paste_lesions, remove_lesions
 from radsynth.lesions.layout import lesion_centres, sample_layout
-from radsynth.lesions.model import Appearance, LesionModel, depth_map, height_map, learn, lung_sides
+from radsynth.lesions.model import Appearance, LesionModel, Prior, depth_map, height_map, learn, lung_sides
 
 
 def _model(typed: bool = True, ggo: Appearance | None = None, cons: Appearance | None = None) -> LesionModel:
@@ -154,3 +154,63 @@ def test_layouts_are_peripheral_and_posterior_like_covid19(phantom_prepared64):
         lung_height.append(height[lung].mean())
     assert np.mean(lesion_depth) < np.mean(lung_depth) - 0.05, (np.mean(lesion_depth), np.mean(lung_depth))
     assert np.mean(lesion_height) > np.mean(lung_height) + 0.05, (np.mean(lesion_height), np.mean(lung_height))
+
+
+def _soft_lesion_slice(levels_inside: tuple[float, ...], levels_outside: tuple[float, ...], core: float):
+    """128 px: flat lungs at 0.3 on [0, 1] and one square lesion whose rings rise to ``core`` above the lung."""
+    from radsynth.lesions.model import rings
+
+    label = np.zeros((128, 128), np.uint8)
+    label[20:110, 10:60] = 1
+    label[20:110, 68:118] = 1
+    region = np.zeros_like(label, bool)
+    region[50:70, 25:45] = True
+    inside, outside = rings(region, 1.0)
+    unit = np.where(label >= 1, 0.3, 0.7)
+    unit[region] += core
+    for k, level in enumerate(levels_inside, start=1):
+        unit[region & (inside == k)] = 0.3 + level * core
+    for k, level in enumerate(levels_outside, start=1):
+        unit[(label == 1) & ~region & (outside == k)] = 0.3 + level * core
+    label[region] = 2
+    return (unit * 2 - 1).astype(np.float32), label, region
+
+
+def test_learn_measures_the_edge_profile_and_add_draws_it():
+    """A lesion whose border pixels sit at half its core, the next ring at 0.8, one ring outside at 0.2: ``learn``
+    reads that profile back, and ``add`` draws it, with the region's mean offset equal to the class offset."""
+    image, label, region = _soft_lesion_slice((0.5, 0.8), (0.2,), core=0.2)
+    model = learn([image], [label], typed=False, slice_ids=["s"])
+    assert model.edge == pytest.approx((0.5, 0.8, 1.0), abs=0.02) and model.halo == pytest.approx((0.2, 0.0), abs=0.02)
+    assert model.profile() == (model.edge, model.halo)
+    assert LesionModel.from_json(model.to_json()) == model
+
+    flat = np.where(label >= 1, -0.4, 0.4).astype(np.float32)  # lung 0.3 on [0, 1], no lesion
+    lung = np.where(label >= 1, 1, 0).astype(np.uint8)
+    edited, union = add_lesions(flat, lung, np.where(region, 2, 0).astype(np.uint8), model)
+    from radsynth.lesions.model import rings
+
+    inside, outside = rings(region, 1.0)
+    rise = (edited.astype(np.float64) + 1) / 2 - 0.3
+    core = float(rise[region & (inside > 3)].mean())
+    assert float(rise[region].mean()) == pytest.approx(model.look(2).offset, abs=0.005)
+    assert float(rise[region & (inside == 1)].mean()) == pytest.approx(0.5 * core, abs=0.01)
+    assert float(rise[region & (inside == 2)].mean()) == pytest.approx(0.8 * core, abs=0.01)
+    assert float(rise[~region & (outside == 1)].mean()) == pytest.approx(0.2 * core, abs=0.01)
+    assert np.array_equal(edited[outside >= 2], flat[outside >= 2])  # the measured halo ends after one ring
+    assert np.array_equal(union >= 2, region)
+
+
+def test_models_without_an_edge_profile_draw_the_prior():
+    """A slice with too little lesion core for a profile, and a model file written before the profile existed,
+    both fall back to the prior's (measured on ct-ma20-png)."""
+    image, label, _ = _soft_lesion_slice((), (), core=0.2)
+    label[label == 2] = 1
+    label[60:62, 30:33] = 2  # 6 px: no core
+    model = learn([image], [label], typed=False, slice_ids=["s"])
+    assert model.edge is None and model.profile() == (model.prior.edge, model.prior.halo)
+    old = model.to_json()
+    for key in ("edge", "halo"):
+        old.pop(key)
+        old["prior"].pop(key)
+    assert LesionModel.from_json(old).profile() == (Prior().edge, Prior().halo)

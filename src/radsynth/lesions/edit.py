@@ -5,10 +5,14 @@ feathering ``margin`` around it: the weight is 1 on the region, falls linearly w
 distance d from it (1 - d / (margin + 1)) and is 0 beyond d = ``margin``, so every pixel farther than
 ``margin`` px from the region is returned unchanged (bit for bit). Images (H, W) float32 in [-1, 1]; labels (H, W) schema labels.
 
-* ``add_lesions``: new pixel = the smooth healthy-lung level around it (``model.lung_background``) + the
-  class's offset + ``texture`` x what the pixel holds above that level (vessels, texture, noise):
-  GGO (texture ~1) raises attenuation and keeps vessels visible, consolidation (~0.2) hides them. Label: the union (new lesion classes win over
-  lung; an existing class >= the new one is kept).
+* ``add_lesions``: a lesion core pixel = the smooth healthy-lung level around it (``model.lung_background``) +
+  the class's core offset + ``texture`` x what the pixel holds above that level (vessels, texture, noise):
+  GGO (texture ~1) raises attenuation and keeps vessels visible, consolidation (~0.2) hides them. Its
+  border rings move only part of the way there and the lung just outside rises a little, by the model's
+  edge profile (``LesionModel.profile``), as real annotations have it: the soft border lies inside the
+  label. The core offset is set so that the drawn region's mean offset is the class's ``offset``. No
+  feathering band beyond the profile's halo (at most ``margin`` px). Label: the union (new lesion classes
+  win over lung; an existing class >= the new one is kept).
 * ``remove_lesions``: infection replaced by the healthy-lung level around it plus the structure above it
   copied from healthy lung elsewhere in the slice (shifted copies, the best-covering shift first, the
   next ones filling what it leaves); label: infection -> lung.
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from radsynth.lesions.model import LesionModel, lung_background, scale_of
+from radsynth.lesions.model import LesionModel, lung_background, rings, scale_of
 
 DEFAULT_MARGIN = 3  # px: the feathering band outside an edited region; beyond it nothing changes
 REMOVE_SHIFTS = 24  # shifts drawn to copy healthy lung structure onto removed infection
@@ -50,7 +54,8 @@ def add_lesions(image: np.ndarray, label: np.ndarray, lesions: np.ndarray, model
     """Render ``lesions`` ((H, W) 0 / 2 / 3, inside the lung) into ``image``; returns (image, union label).
 
     ``density`` (H, W), default 1: a factor on the class offset per pixel (``layout.Layout.density``);
-    the texture factor is divided by it (a denser lesion hides more of the vessels), at most 1.5."""
+    the texture factor is divided by it (a denser lesion hides more of the vessels), at most 1.5. Pixels
+    farther than ``margin`` px from the lesions (and everything outside the lung) are returned unchanged."""
     lung = label >= 1
     lesions = np.where(lung, lesions, 0).astype(np.uint8)
     if not model.typed:
@@ -61,20 +66,36 @@ def add_lesions(image: np.ndarray, label: np.ndarray, lesions: np.ndarray, model
     unit = (image.astype(np.float64) + 1) / 2
     background = lung_background(unit, label)
     structure = unit - background  # vessels, texture and noise above the smooth lung level
-    # every pixel of the feathering band takes the class of its nearest lesion pixel
+    edge, halo = model.profile()
+    inside, outside = rings(region, scale_of(image.shape))
+    share = np.ones(image.shape)  # of the core's level: the edge rings inside, the halo rings outside, 0 beyond
+    for k, level in enumerate(edge, start=1):
+        share[region & (inside == k)] = level
+    share[~region] = 0.0
+    for k, level in enumerate(halo[:margin], start=1):
+        share[~region & (outside == k)] = level
+    share[~lung] = 0.0
+    # every pixel of the halo takes the class and density of its nearest lesion pixel
     nearest = ndimage.distance_transform_edt(~region, return_distances=False, return_indices=True)
     classes = lesions[nearest[0], nearest[1]]
     factor = np.ones(image.shape) if density is None else density[nearest[0], nearest[1]].astype(np.float64)
-    target = unit.copy()
+    edited = unit.copy()
     for cls in (2, 3):
-        where = classes == cls
+        drawn = region & (lesions == cls)
+        if not drawn.any():
+            continue
         look = model.look(cls)
+        core = look.offset / max(float(share[drawn].mean()), 1e-3)  # the drawn region's mean offset is the class's
+        where = (classes == cls) & (share > 0)
         texture = np.minimum(look.texture / factor[where], 1.5)
-        target[where] = background[where] + look.offset * factor[where] + texture * structure[where]
-    weight = feather_weight(region, lung, margin)
-    edited = _blend(image, target * 2 - 1, weight)
+        p = share[where]
+        # the border moves p of the way from the pixel to the lesion's look; the halo (outside) only rises
+        keep = np.where(region[where], 1.0 - p + p * texture, 1.0)
+        edited[where] = background[where] + p * core * factor[where] + keep * structure[where]
+    out = np.clip(edited * 2 - 1, -1.0, 1.0)
+    out = np.where(share > 0, out, image).astype(np.float32)  # exactly the input where nothing is edited
     union = np.where(region, np.maximum(label, lesions), label).astype(label.dtype)
-    return edited, union
+    return out, union
 
 
 def remove_lesions(image: np.ndarray, label: np.ndarray, rng: np.random.Generator,

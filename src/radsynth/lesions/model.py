@@ -14,6 +14,13 @@ Intensities are on [0, 1] (the [-1, 1] image mapped by (x + 1) / 2). Per class:
   vessels, texture, noise) inside the class over the same std in healthy lung: about 1 keeps the
   vessels visible (GGO), near 0 hides them (consolidation).
 
+Edge profile (every infection class pooled): how a lesion's level rises from its border to its core,
+as the level above the lung of each 1 px ring inside the label (``edge``: ring 1 is the border pixels)
+and outside it (``halo``), over the level of the core (the pixels deeper than the edge rings); the
+lung 3-6 px outside is the zero. Real annotations put the soft border INSIDE the label: on the 296
+486 train slices of ct-ma20-png at 128 px (``learn`` on all of them) the border pixels sit at 0.57 of the
+core, the next rings at 0.83 and 0.94, the ring outside the label at 0.14 and the next at 0.02.
+
 Layout values per connected infection component (8-connected, at least ``MIN_COMPONENT`` px):
 area over the area of its lung side, elongation (major / minor axis of its second moments), depth
 (distance from the pleura at its centroid over the deepest point of that lung side: 0 at the
@@ -34,6 +41,10 @@ INFECTION_LABELS = (2, 3)
 LUNG_MEAN_SIGMA = 4.0  # px at 128 px (scaled): the smooth healthy-lung level around a pixel
 RING = 6  # px at 128 px (scaled): the healthy lung counted as "around" a lesion
 MIN_COMPONENT = 4  # px at 128 px (scaled by area): smaller components are annotation noise
+EDGE_RINGS = 3  # 1 px rings inside the label measured for the edge profile (deeper pixels are the core)
+HALO_RINGS = 2  # 1 px rings outside the label measured for the edge profile
+PLATEAU_RINGS = (3, 6)  # the lung this far outside a lesion is the edge profile's zero
+MIN_CORE = 20  # core pixels (at 128 px, scaled by area) the slices need for a measured edge profile
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,8 @@ class Prior:
     appearance: dict[int, Appearance] = field(
         default_factory=lambda: {2: Appearance(0.15, 0.9, 0), 3: Appearance(0.40, 0.25, 0)}
     )  # GGO raises attenuation and keeps vessels; consolidation hides them (real ct-rp9 offsets: 0.146, 0.405)
+    edge: tuple[float, ...] = (0.57, 0.83, 0.94)  # measured on ct-ma20-png's train slices, see the module docstring
+    halo: tuple[float, ...] = (0.14, 0.02)
 
 
 @dataclass(frozen=True)
@@ -79,11 +92,19 @@ class LesionModel:
     slices: tuple[str, ...]
     prior_weight: float = 0.5
     prior: Prior = field(default_factory=Prior)
+    edge: tuple[float, ...] | None = None  # measured edge profile (inside, outside); None: too little core, the prior's
+    halo: tuple[float, ...] | None = None
 
     def look(self, label: int) -> Appearance:
         """The appearance used for ``label``: measured when the slices had enough of it, else the prior's."""
         measured = self.appearance.get(label)
         return measured if measured is not None else self.prior.appearance[label]
+
+    def profile(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """(edge, halo): the level of each ring inside / outside a lesion over its core's, measured or the prior's."""
+        if self.edge is not None and self.halo is not None:
+            return self.edge, self.halo
+        return self.prior.edge, self.prior.halo
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -95,13 +116,15 @@ class LesionModel:
     def from_json(cls, data: dict[str, Any]) -> LesionModel:
         prior_data = dict(data["prior"])
         prior_data["appearance"] = {int(k): Appearance(**v) for k, v in prior_data["appearance"].items()}
-        for key in ("depth_beta", "height_beta"):
-            prior_data[key] = tuple(prior_data[key])
+        for key in ("depth_beta", "height_beta", "edge", "halo"):
+            if key in prior_data:  # models written before the edge profile lack edge / halo: the defaults
+                prior_data[key] = tuple(prior_data[key])
         tuples = {k: tuple(data[k]) for k in ("areas", "elongations", "depths", "heights", "counts", "slices")}
+        profile = {k: None if data.get(k) is None else tuple(data[k]) for k in ("edge", "halo")}
         return cls(
             typed=bool(data["typed"]), appearance={int(k): Appearance(**v) for k, v in data["appearance"].items()},
             consolidation_share=float(data["consolidation_share"]), rim_share=float(data["rim_share"]),
-            prior_weight=float(data["prior_weight"]), prior=Prior(**prior_data), **tuples,
+            prior_weight=float(data["prior_weight"]), prior=Prior(**prior_data), **tuples, **profile,
         )
 
 
@@ -190,6 +213,39 @@ def _appearance(unit: np.ndarray, label: np.ndarray, structure: np.ndarray, cls:
     return Appearance(offset=float(unit[region].mean() - unit[around].mean()), texture=texture, pixels=int(region.sum()))
 
 
+def rings(region: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """(inside, outside) (H, W) int: the 1 px ring (at 128 px, ``scale`` x wider) of every pixel counted from the
+    border of ``region``: 1 for its border pixels / the pixels touching it, 0 on the other side."""
+    inside = np.where(region, np.rint(ndimage.distance_transform_edt(region) / scale), 0).astype(np.int64)
+    outside = np.where(region, 0, np.rint(ndimage.distance_transform_edt(~region) / scale)).astype(np.int64)
+    return np.maximum(inside, region.astype(np.int64)), outside
+
+
+def _edge_sums(label: np.ndarray, structure: np.ndarray, scale: float) -> np.ndarray:
+    """Sums and pixel counts of ``structure`` per ring for the edge profile: (2, EDGE_RINGS + 1 + HALO_RINGS + 1)
+    in the order inner rings 1..EDGE_RINGS, core, outer rings 1..HALO_RINGS, plateau."""
+    region = label >= 2
+    inside, outside = rings(region, scale)
+    healthy = label == 1
+    masks = [region & (inside == k) for k in range(1, EDGE_RINGS + 1)] + [region & (inside > EDGE_RINGS)]
+    masks += [healthy & (outside == k) for k in range(1, HALO_RINGS + 1)]
+    masks += [healthy & (outside >= PLATEAU_RINGS[0]) & (outside <= PLATEAU_RINGS[1])]
+    return np.array([[structure[m].sum() for m in masks], [m.sum() for m in masks]], np.float64)
+
+
+def _edge_profile(sums: np.ndarray, min_core: float) -> tuple[tuple[float, ...], tuple[float, ...]] | tuple[None, None]:
+    """(edge, halo) from pooled ``_edge_sums``; (None, None) where the core or the plateau is too small or not above it."""
+    totals, counts = sums
+    core, plateau = EDGE_RINGS, EDGE_RINGS + HALO_RINGS + 1
+    if counts[core] < min_core or counts[plateau] < min_core or np.any(counts == 0):
+        return None, None
+    level = totals / counts - totals[plateau] / counts[plateau]
+    if level[core] <= 1e-6:
+        return None, None
+    share = np.clip(level / level[core], 0.0, 1.0)
+    return tuple(round(float(v), 4) for v in share[:core]), tuple(round(float(v), 4) for v in share[core + 1 : plateau])
+
+
 def learn(images: list[np.ndarray], labels: list[np.ndarray], typed: bool, slice_ids: list[str], prior_weight: float = 0.5) -> LesionModel:
     """Measure a ``LesionModel`` on annotated slices: images (H, W) in [-1, 1], labels (H, W) schema labels.
 
@@ -199,6 +255,7 @@ def learn(images: list[np.ndarray], labels: list[np.ndarray], typed: bool, slice
     pooled: dict[int, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {2: [], 3: []}
     consolidation = infection = 0
     rims = cons_components = 0
+    edge_sums = np.zeros((2, EDGE_RINGS + HALO_RINGS + 2))
     for image, label in zip(images, labels):
         label = label.astype(np.int64)
         if not typed:
@@ -228,6 +285,7 @@ def learn(images: list[np.ndarray], labels: list[np.ndarray], typed: bool, slice
         for cls in INFECTION_LABELS:
             if (label == cls).any():
                 pooled[cls].append((unit, label, structure))
+        edge_sums += _edge_sums(label, structure, scale)
         consolidation += int((label == 3).sum())
         infection += int(infected.sum())
         if typed:
@@ -246,8 +304,10 @@ def learn(images: list[np.ndarray], labels: list[np.ndarray], typed: bool, slice
                 texture=sum(a.texture * a.pixels for a in looks) / total,
                 pixels=total,
             )
+    scale = scale_of(labels[0].shape) if labels else 1.0
+    edge, halo = _edge_profile(edge_sums, MIN_CORE * scale**2)
     return LesionModel(
         typed=typed, appearance=appearance, areas=tuple(areas), elongations=tuple(elongations), depths=tuple(depths),
         heights=tuple(heights), counts=tuple(counts), consolidation_share=consolidation / max(infection, 1),
-        rim_share=rims / max(cons_components, 1), slices=tuple(slice_ids), prior_weight=prior_weight,
+        rim_share=rims / max(cons_components, 1), slices=tuple(slice_ids), prior_weight=prior_weight, edge=edge, halo=halo,
     )
