@@ -86,9 +86,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "synth_limit": None, "quality_preset": "default",
     },
     "quick": QUICK,
-    # CPU, 128 px, about 65 min on 2 cores split into two processes with --only (measured on ct-ma20: each pyramid
-    # 17.4 min, each UNet about 13 min alone on a core): CoSinGAN's cpu preset (resize upsampling, weights carried
-    # between scales), every training condition rendered, and a segmenter schedule long enough not to flatter
+    # CPU, 128 px, about 85 min on 2 cores split into two processes with --only (measured on ct-ma20: each pyramid
+    # about 35 min, each UNet about 13 min alone on a core): CoSinGAN's cpu preset (twice quick's steps, resize
+    # upsampling, weights carried between scales), every training condition rendered, and a segmenter schedule long enough not to flatter
     # synthetic sets (issue 21 item 4: quick's 10 x 256 samples put O-STS above Sin-TS, longer training reverses it).
     # OC-TS infection DSC on ct-ma20's held-out patients with this 16-wide UNet, 10 epochs of 256 / 1024 / 2048
     # samples: 41.2 / 52.3 / 61.4 (2 / 8 / 16 CPU minutes).

@@ -176,10 +176,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     "quick": QUICK_SCHEDULE,
     # CPU with what the fidelity curve (benchmarks/cosingan_cpu_curve.py, ct-rp9-dev 128 px, slice 000032) kept:
-    # quick's schedule (about 23 CPU minutes per pyramid on one core) with nearest-resize upsampling (no transposed-conv
-    # dot grid) and weights carried between scales (GGO - lung offset 0.17 -> 0.36 of real, lung texture 0.67 -> 1.03).
+    # nearest-resize upsampling (no transposed-conv dot grid) and weights carried between scales (GGO - lung offset
+    # 0.17 -> 0.36 of real, lung texture 0.67 -> 1.03), and twice quick's steps per scale (about 35 CPU minutes per
+    # pyramid on one core): on ct-ma20 (cosingan experiment, seed 0) IF-STS infection DSC 48.5 and 41.4 with 2 x
+    # against 36.0 and 38.2 with 1 x (two slice-B choices), RC-STS 38.3 against 35.2; a single GAN run moves a row by up
+    # to 15 points, so this is three same-sign pairs, not a measured gain.
     # Add --set condition=typed on a set that labels GGO and consolidation apart (consolidation offset 0.37 -> 0.60).
-    "cpu": {**QUICK_SCHEDULE, "upsample": "resize", "reuse_weights": True},
+    "cpu": {**QUICK_SCHEDULE, "upsample": "resize", "reuse_weights": True, "stage1_steps": 600, "stage2_steps": 300,
+            "sample_every": 300, "checkpoint_every": 300},
 }
 
 
