@@ -179,8 +179,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # nearest-resize upsampling (no transposed-conv dot grid) and weights carried between scales (GGO - lung offset
     # 0.17 -> 0.36 of real, lung texture 0.67 -> 1.03), and twice quick's steps per scale (about 35 CPU minutes per
     # pyramid on one core): on ct-ma20 (cosingan experiment, seed 0) IF-STS infection DSC 48.5 and 41.4 with 2 x
-    # against 36.0 and 38.2 with 1 x (two slice-B choices), RC-STS 38.3 against 35.2; a single GAN run moves a row by up
-    # to 15 points, so this is three same-sign pairs, not a measured gain.
+    # against 36.0 and 38.2 with 1 x (two slice-B choices), RC-STS 38.3 against 35.2, O-STS 41.0 against 31.6 (but 39.7
+    # against 46.7 with the earlier B): four of five pairs favour 2 x; a single GAN run moves a row by up to 15 points.
     # Add --set condition=typed on a set that labels GGO and consolidation apart (consolidation offset 0.37 -> 0.60).
     "cpu": {**QUICK_SCHEDULE, "upsample": "resize", "reuse_weights": True, "stage1_steps": 600, "stage2_steps": 300,
             "sample_every": 300, "checkpoint_every": 300},
