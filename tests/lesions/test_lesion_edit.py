@@ -9,7 +9,7 @@ from scipy import ndimage
 from radsynth.data.slices import SliceSet
 from radsynth.lesions.edit import DEFAULT_MARGIN, add_lesions, lesion_crops, paste_lesions, remove_lesions
 from radsynth.lesions.layout import lesion_centres, sample_layout
-from radsynth.lesions.model import Appearance, LesionModel, Prior, depth_map, height_map, learn, lung_sides
+from radsynth.lesions.model import Appearance, LesionModel, Prior, depth_map, height_map, learn, lung_sides, rings
 
 
 def _model(typed: bool = True, ggo: Appearance | None = None, cons: Appearance | None = None) -> LesionModel:
@@ -158,8 +158,6 @@ def test_layouts_are_peripheral_and_posterior_like_covid19(phantom_prepared64):
 
 def _soft_lesion_slice(levels_inside: tuple[float, ...], levels_outside: tuple[float, ...], core: float):
     """128 px: flat lungs at 0.3 on [0, 1] and one square lesion whose rings rise to ``core`` above the lung."""
-    from radsynth.lesions.model import rings
-
     label = np.zeros((128, 128), np.uint8)
     label[20:110, 10:60] = 1
     label[20:110, 68:118] = 1
@@ -188,8 +186,6 @@ def test_learn_measures_the_edge_profile_and_add_draws_it():
     flat = np.where(label >= 1, -0.4, 0.4).astype(np.float32)  # lung 0.3 on [0, 1], no lesion
     lung = np.where(label >= 1, 1, 0).astype(np.uint8)
     edited, union = add_lesions(flat, lung, np.where(region, 2, 0).astype(np.uint8), model)
-    from radsynth.lesions.model import rings
-
     inside, outside = rings(region, 1.0)
     rise = (edited.astype(np.float64) + 1) / 2 - 0.3
     core = float(rise[region & (inside > 3)].mean())

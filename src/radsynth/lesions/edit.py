@@ -1,9 +1,10 @@
 """Editing real slices: add generated lesions, remove annotated infection, paste real lesions (CarveMix).
 
-Every edit changes the image only inside the lung (labels >= 1), inside the edited region and a
-feathering ``margin`` around it: the weight is 1 on the region, falls linearly with the Euclidean
-distance d from it (1 - d / (margin + 1)) and is 0 beyond d = ``margin``, so every pixel farther than
-``margin`` px from the region is returned unchanged (bit for bit). Images (H, W) float32 in [-1, 1]; labels (H, W) schema labels.
+Every edit changes the image only inside the lung (labels >= 1), inside the edited region and at
+most ``margin`` px around it, so every pixel farther than ``margin`` px from the region is returned
+unchanged (bit for bit). ``remove`` and ``paste`` feather that band (``feather_weight``: 1 on the
+region, 1 - d / (margin + 1) at Euclidean distance d, 0 beyond ``margin``); ``add`` draws the lesion
+model's edge profile instead (below). Images (H, W) float32 in [-1, 1]; labels (H, W) schema labels.
 
 * ``add_lesions``: a lesion core pixel = the smooth healthy-lung level around it (``model.lung_background``) +
   the class's core offset + ``texture`` x what the pixel holds above that level (vessels, texture, noise):
@@ -68,10 +69,9 @@ def add_lesions(image: np.ndarray, label: np.ndarray, lesions: np.ndarray, model
     structure = unit - background  # vessels, texture and noise above the smooth lung level
     edge, halo = model.profile()
     inside, outside = rings(region, scale_of(image.shape))
-    share = np.ones(image.shape)  # of the core's level: the edge rings inside, the halo rings outside, 0 beyond
+    share = region.astype(np.float64)  # of the core's level: the edge rings inside, the halo rings outside, 0 beyond
     for k, level in enumerate(edge, start=1):
         share[region & (inside == k)] = level
-    share[~region] = 0.0
     for k, level in enumerate(halo[:margin], start=1):
         share[~region & (outside == k)] = level
     share[~lung] = 0.0

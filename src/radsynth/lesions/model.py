@@ -17,7 +17,7 @@ Intensities are on [0, 1] (the [-1, 1] image mapped by (x + 1) / 2). Per class:
 Edge profile (every infection class pooled): how a lesion's level rises from its border to its core,
 as the level above the lung of each 1 px ring inside the label (``edge``: ring 1 is the border pixels)
 and outside it (``halo``), over the level of the core (the pixels deeper than the edge rings); the
-lung 3-6 px outside is the zero. Real annotations put the soft border INSIDE the label: on the 296
+lung 3-6 px outside is the zero. Real annotations put the soft border INSIDE the label: on the
 486 train slices of ct-ma20-png at 128 px (``learn`` on all of them) the border pixels sit at 0.57 of the
 core, the next rings at 0.83 and 0.94, the ring outside the label at 0.14 and the next at 0.02.
 
