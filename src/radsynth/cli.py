@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from radsynth import __version__
 from radsynth.errors import InputError, NonFiniteLoss
-from radsynth.lesions import EDITS
+from radsynth.lesions import BURDENS, EDITS
 
 if TYPE_CHECKING:
     from radsynth.synth.translator import Translator
@@ -142,6 +142,9 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--edit", choices=EDITS, default=None,
                        help="lesion runs: add generated lesions, remove annotated infection, paste the run's annotated lesions (CarveMix), "
                             "or replace the slice's infection by generated lesions (remove, then add)")
+    synth.add_argument("--burden", choices=BURDENS, default="model",
+                       help="--edit add / replace: the new lesions' total area drawn by the lesion model (default), or the same as the "
+                            "slice's annotated infection (replace then keeps each slice's amount of infection)")
     synth.add_argument("--slice", action="append", default=[], metavar="ID", help="--edit: edit only these slice ids (repeatable)")
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--split", default=None, help="split of the input set to use: all (default for --conditions) or train (default for --images), val, test")
@@ -348,7 +351,7 @@ def _run_edit(args: argparse.Namespace) -> int:
     total = (len(args.slice) or min(len(SliceSet(args.images, split=split, cache=False)), args.limit or 10**9)) * args.n_per_condition
     with progress_bar(f"editing ({args.edit})", total) as update:
         edit_set(args.run, args.images, args.out, args.edit, split=split, n_per_image=args.n_per_condition, seed=args.seed,
-                 slice_ids=args.slice or None, limit=args.limit, force=args.force, progress=update)
+                 slice_ids=args.slice or None, limit=args.limit, force=args.force, progress=update, burden=args.burden)
     print(f"wrote an edited set ({args.edit}) to {args.out} (preview: {args.out / 'preview.png'})")
     return _export_after_synth(args)
 
@@ -365,8 +368,9 @@ def _run_synth(args: argparse.Namespace) -> int:
     record = read_run(args.run)
     if record.get("method") == "lesions":
         return _run_edit(args)
-    if args.edit is not None or args.slice:
-        raise InputError("--edit" if args.edit is not None else "--slice", f"only applies to lesion runs (radsynth train lesions), not '{record.get('method')}'")
+    if args.edit is not None or args.slice or args.burden != "model":
+        flag = "--edit" if args.edit is not None else "--slice" if args.slice else "--burden"
+        raise InputError(flag, f"only applies to lesion runs (radsynth train lesions), not '{record.get('method')}'")
     synthesizer = load_synthesizer(args.run, args.device)
     model_name = record["method"]
     if isinstance(synthesizer, Translator):

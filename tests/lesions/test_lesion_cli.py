@@ -117,4 +117,8 @@ def test_bad_input_is_named(cli, lesion_run, phantom_prepared64, tmp_path):
     (fake / "run.json").write_text(json.dumps({"method": "pix2pix"}))
     result = cli("synth", fake, "--edit", "add", "--images", phantom_prepared64, "--out", tmp_path / "w")
     assert result.code == 2 and "only applies to lesion runs" in result.err
+    result = cli("synth", fake, "--conditions", phantom_prepared64, "--burden", "same", "--out", tmp_path / "w")
+    assert result.code == 2 and "--burden" in result.err and "only applies to lesion runs" in result.err
+    result = cli("synth", lesion_run, "--edit", "remove", "--burden", "same", "--images", phantom_prepared64, "--out", tmp_path / "z")
+    assert result.code == 2 and "applies to --edit add and replace" in result.err
     assert not (tmp_path / "z").exists() and not (tmp_path / "w").exists()

@@ -210,3 +210,47 @@ def test_models_without_an_edge_profile_draw_the_prior():
         old.pop(key)
         old["prior"].pop(key)
     assert LesionModel.from_json(old).profile() == (Prior().edge, Prior().halo)
+
+
+def test_a_layout_with_a_burden_draws_that_much_infection(phantom_prepared64):
+    model = _model(typed=False)
+    for k, (image, label) in enumerate(_slices(phantom_prepared64)):
+        lung = int((label >= 1).sum())
+        for share in (0.05, 0.2):
+            target = share * lung
+            lesions = sample_layout(label, model, np.random.default_rng(k), burden=target).labels
+            assert np.all(label[lesions > 0] >= 1)
+            assert abs(int((lesions > 0).sum()) - target) <= 0.1 * target + 4, (k, share, int((lesions > 0).sum()), target)
+        assert not sample_layout(label, model, np.random.default_rng(k), burden=0).labels.any()
+    # without a burden the layout is the one drawn before burdens existed: the same draws, the same lesions
+    image, label = _slices(phantom_prepared64)[0]
+    first, again = (sample_layout(label, model, np.random.default_rng(5)).labels for _ in range(2))
+    assert np.array_equal(first, again)
+
+
+def test_replace_with_the_same_burden_keeps_the_amount_of_infection_and_moves_it(phantom_prepared64):
+    from radsynth.lesions.run import edit_one
+
+    model = _model(typed=False)
+    moved = 0
+    for k, (image, label) in enumerate(_slices(phantom_prepared64)):
+        infected = int((label >= 2).sum())
+        if infected < 20:
+            continue
+        edited, new_label = edit_one("replace", image, label, model, [], np.random.default_rng(k), burden="same")
+        assert abs(int((new_label >= 2).sum()) - infected) <= 0.1 * infected + 4, (k, int((new_label >= 2).sum()), infected)
+        moved += int(((new_label >= 2) & (label < 2)).sum()) > 0
+        _, doubled = edit_one("add", image, label, model, [], np.random.default_rng(k), burden="same")
+        # add keeps the slice's lesions and draws as much again (new lesions may overlap the old: at most twice)
+        assert 1.2 * infected < int((doubled >= 2).sum()) <= 2.2 * infected + 4, (k, int((doubled >= 2).sum()), infected)
+    assert moved >= 2
+
+
+def test_a_burden_applies_only_to_new_lesions(phantom_prepared64):
+    from radsynth.errors import InputError
+    from radsynth.lesions.run import edit_one
+
+    image, label = _slices(phantom_prepared64)[0]
+    for mode, burden, words in (("paste", "same", "applies to --edit add and replace"), ("add", "most", "unknown burden")):
+        with pytest.raises(InputError, match=words):
+            edit_one(mode, image, label, _model(), [], np.random.default_rng(0), burden=burden)

@@ -12,3 +12,4 @@ copy-paste baseline):
 """
 
 EDITS = ("add", "remove", "paste", "replace")  # synth LESION_RUN --edit; here, free of imports, so the CLI parser can name them
+BURDENS = ("model", "same")  # synth LESION_RUN --burden: new lesion area from the lesion model, or the slice's own infection area

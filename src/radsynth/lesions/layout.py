@@ -15,6 +15,12 @@ consolidation), every lesion pixel inside the lung. Per lesion:
 5. its density: one slice shows one density per class, real lesions vary, so each lesion's offset
    is scaled by exp(N(0, ``density_spread``)) and, within the lesion, by (1 + ``density_patchiness``
    x smooth noise) (``Layout.density``; denser lesions also show fewer vessels, see ``edit``).
+
+``burden`` (optional): the layout's total lesion area in px. The drawn areas of step 3 are scaled
+together so that they sum to it; overlaps and clipping to the lung remove pixels, so every lesion's
+implicit function is then cut at one common level other than 1 (the same draws, every ellipse grown or
+shrunk alike) until the union covers the burden: a re-laid-out slice keeps the amount of infection it
+had (``edit_one(..., burden="same")``).
 """
 
 from __future__ import annotations
@@ -128,8 +134,46 @@ class Layout:
     density: np.ndarray
 
 
-def sample_layout(label: np.ndarray, model: LesionModel, rng: np.random.Generator) -> Layout:
-    """(H, W) schema label map (its lung = labels >= 1) -> the ``Layout`` of new lesions inside that lung."""
+def _scaled_areas(centres: list[tuple[int, int, int]], side_sizes: dict[int, int], model: LesionModel,
+                  rng: np.random.Generator, burden: float) -> list[float]:
+    """Each centre's drawn lesion area (px), all scaled by one factor so that they sum to ``burden``."""
+    areas = [min(_area(model, rng), 0.5) * side_sizes[side] for side, _, _ in centres]
+    return [a * burden / max(sum(areas), 1e-6) for a in areas]
+
+
+BURDEN_PASSES = 8  # draws of a layout with a ``burden``: each next one rescales the cut level by target / drawn
+BURDEN_TOLERANCE = 0.03  # a drawn burden this close (relative) to the target ends the search
+
+
+def sample_layout(label: np.ndarray, model: LesionModel, rng: np.random.Generator, burden: float | None = None) -> Layout:
+    """(H, W) schema label map (its lung = labels >= 1) -> the ``Layout`` of new lesions inside that lung.
+
+    ``burden``: the lesions' total area in px (see the module docstring); 0 gives an empty layout. The same
+    draws are repeated with the implicit functions cut at level ``c`` (area grows about as ``c``), ``c``
+    rescaled by target / drawn, up to ``BURDEN_PASSES`` times; the closest layout is kept."""
+    if burden is None:
+        return _draw_layout(label, model, rng)
+    if burden <= 0:
+        return Layout(np.zeros(label.shape, np.uint8), np.ones(label.shape, np.float32))
+    start = rng.bit_generator.state
+    level, best, best_state, best_gap = 1.0, None, start, math.inf
+    for _ in range(BURDEN_PASSES):
+        rng.bit_generator.state = start
+        layout = _draw_layout(label, model, rng, burden, level)
+        drawn = int((layout.labels >= 2).sum())
+        if abs(drawn - burden) < best_gap:
+            best, best_state, best_gap = layout, rng.bit_generator.state, abs(drawn - burden)
+        if drawn == 0 or best_gap <= BURDEN_TOLERANCE * burden:
+            break
+        level *= burden / drawn
+    rng.bit_generator.state = best_state
+    return best
+
+
+def _draw_layout(label: np.ndarray, model: LesionModel, rng: np.random.Generator, burden: float | None = None,
+                 level: float = 1.0) -> Layout:
+    """One layout: steps 1-5 of the module docstring; the drawn areas scaled to sum to ``burden`` when given, every
+    lesion the set where its implicit function is below ``level``."""
     lung = label >= 1
     scale = scale_of(label.shape)
     out = np.zeros(label.shape, np.uint8)
@@ -137,13 +181,14 @@ def sample_layout(label: np.ndarray, model: LesionModel, rng: np.random.Generato
     centres, side_sizes = _centres(label, model, rng)
     if not centres:
         return Layout(out, density)
+    areas = None if burden is None else _scaled_areas(centres, side_sizes, model, rng, burden)
     distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(lung), 2.0 * scale)
     normal_y, normal_x = np.gradient(distance)
-    for side, cy, cx in centres:
-        area = min(_area(model, rng), 0.5) * side_sizes[side]
+    for index, (side, cy, cx) in enumerate(centres):
+        area = min(_area(model, rng), 0.5) * side_sizes[side] if areas is None else areas[index]
         angle = math.atan2(normal_y[cy, cx], normal_x[cy, cx]) + math.pi / 2  # long axis along the pleura
         implicit = _blob(label.shape, (cy, cx), max(area, 4 * scale**2), _elongation(model, rng), angle, rng)
-        lesion = (implicit < 1) & lung
+        lesion = (implicit < level) & lung
         if not lesion.any():
             continue
         fresh = lesion & (out == 0)
