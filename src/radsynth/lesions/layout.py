@@ -134,32 +134,40 @@ class Layout:
     density: np.ndarray
 
 
-def _scaled_areas(centres: list[tuple[int, int, int]], side_sizes: dict[int, int], model: LesionModel,
-                  rng: np.random.Generator, burden: float) -> list[float]:
-    """Each centre's drawn lesion area (px), all scaled by one factor so that they sum to ``burden``."""
-    areas = [min(_area(model, rng), 0.5) * side_sizes[side] for side, _, _ in centres]
-    return [a * burden / max(sum(areas), 1e-6) for a in areas]
+def _lesion_area(model: LesionModel, rng: np.random.Generator, side_pixels: int) -> float:
+    """One lesion's drawn area in px (step 3): a share of its lung side's pixels, at most half of them."""
+    return min(_area(model, rng), 0.5) * side_pixels
 
 
-BURDEN_PASSES = 8  # draws of a layout with a ``burden``: each next one rescales the cut level by target / drawn
+BURDEN_PASSES = 8  # cuts of a layout with a ``burden``: each next one rescales the cut level by target / drawn
 BURDEN_TOLERANCE = 0.03  # a drawn burden this close (relative) to the target ends the search
 
 
 def sample_layout(label: np.ndarray, model: LesionModel, rng: np.random.Generator, burden: float | None = None) -> Layout:
     """(H, W) schema label map (its lung = labels >= 1) -> the ``Layout`` of new lesions inside that lung.
 
-    ``burden``: the lesions' total area in px (see the module docstring); 0 gives an empty layout. The same
-    draws are repeated with the implicit functions cut at level ``c`` (area grows about as ``c``), ``c``
-    rescaled by target / drawn, up to ``BURDEN_PASSES`` times; the closest layout is kept."""
+    ``burden``: the lesions' total area in px (see the module docstring); 0 gives an empty layout. The centres
+    and areas are drawn once; the lesions are drawn again from the same random state with the implicit
+    functions cut at level ``c`` (area grows about as ``c``), ``c`` rescaled by target / drawn, up to
+    ``BURDEN_PASSES`` times; the closest layout is kept."""
+    empty = Layout(np.zeros(label.shape, np.uint8), np.ones(label.shape, np.float32))
+    if burden is not None and burden <= 0:
+        return empty
+    centres, side_sizes = _centres(label, model, rng)
+    if not centres:
+        return empty
+    lung = label >= 1
+    distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(lung), 2.0 * scale_of(label.shape))
+    normals = np.gradient(distance)
     if burden is None:
-        return _draw_layout(label, model, rng)
-    if burden <= 0:
-        return Layout(np.zeros(label.shape, np.uint8), np.ones(label.shape, np.float32))
+        return _draw_lesions(label, model, rng, centres, side_sizes, normals)
+    drawn_areas = [_lesion_area(model, rng, side_sizes[side]) for side, _, _ in centres]
+    areas = [a * burden / max(sum(drawn_areas), 1e-6) for a in drawn_areas]  # scaled together to sum to the burden
     start = rng.bit_generator.state
-    level, best, best_state, best_gap = 1.0, None, start, math.inf
+    level, best, best_state, best_gap = 1.0, empty, start, math.inf
     for _ in range(BURDEN_PASSES):
         rng.bit_generator.state = start
-        layout = _draw_layout(label, model, rng, burden, level)
+        layout = _draw_lesions(label, model, rng, centres, side_sizes, normals, areas, level)
         drawn = int((layout.labels >= 2).sum())
         if abs(drawn - burden) < best_gap:
             best, best_state, best_gap = layout, rng.bit_generator.state, abs(drawn - burden)
@@ -170,22 +178,19 @@ def sample_layout(label: np.ndarray, model: LesionModel, rng: np.random.Generato
     return best
 
 
-def _draw_layout(label: np.ndarray, model: LesionModel, rng: np.random.Generator, burden: float | None = None,
-                 level: float = 1.0) -> Layout:
-    """One layout: steps 1-5 of the module docstring; the drawn areas scaled to sum to ``burden`` when given, every
-    lesion the set where its implicit function is below ``level``."""
+def _draw_lesions(label: np.ndarray, model: LesionModel, rng: np.random.Generator, centres: list[tuple[int, int, int]],
+                  side_sizes: dict[int, int], normals: list[np.ndarray], areas: list[float] | None = None,
+                  level: float = 1.0) -> Layout:
+    """Steps 3-5 of the module docstring for each of ``centres`` (side, row, column): its area is ``areas``' entry
+    in px, or drawn from its lung side's pixels; every lesion is the set where its implicit function is below
+    ``level``. ``normals``: the gradient (rows, columns) of the smoothed distance from the pleura."""
     lung = label >= 1
     scale = scale_of(label.shape)
     out = np.zeros(label.shape, np.uint8)
     density = np.ones(label.shape, np.float32)
-    centres, side_sizes = _centres(label, model, rng)
-    if not centres:
-        return Layout(out, density)
-    areas = None if burden is None else _scaled_areas(centres, side_sizes, model, rng, burden)
-    distance = ndimage.gaussian_filter(ndimage.distance_transform_edt(lung), 2.0 * scale)
-    normal_y, normal_x = np.gradient(distance)
+    normal_y, normal_x = normals
     for index, (side, cy, cx) in enumerate(centres):
-        area = min(_area(model, rng), 0.5) * side_sizes[side] if areas is None else areas[index]
+        area = _lesion_area(model, rng, side_sizes[side]) if areas is None else areas[index]
         angle = math.atan2(normal_y[cy, cx], normal_x[cy, cx]) + math.pi / 2  # long axis along the pleura
         implicit = _blob(label.shape, (cy, cx), max(area, 4 * scale**2), _elongation(model, rng), angle, rng)
         lesion = (implicit < level) & lung
