@@ -12,8 +12,6 @@ samples (CoSinGAN 3.3.1), are tested on the real held-out patients, for every se
 * CoSinGAN on real masks / on layouts (``cosingan``: True): CoSinGAN trained on slice A rendering every
   training mask, or layouts drawn for every training lung (``radsynth data layouts``);
 * real + edited: every real training slice, plus a copy of each with new lesions (``add:1.0``);
-* real + re-laid out: the same, the copy's infection replaced by new lesions of the same total area
-  (``--edit replace --burden same``): the control for the infection share, which ``add`` doubles;
 * OC-TS: every real training slice.
 
 The report gives each row's DSC per seed and its mean, and the paired per-patient difference of
@@ -63,11 +61,10 @@ ROWS = [
     ("cosingan-masks", "CoSinGAN on real masks", None),
     ("cosingan-layouts", "CoSinGAN on layouts", "cosingan-masks"),
     ("real-edited", "real + edited", "oc"),
-    ("real-relaid", "real + re-laid out (same burden)", "oc"),
     ("oc", "OC-TS (every real slice)", None),
 ]
 COSINGAN_ROWS = ("cosingan-masks", "cosingan-layouts")
-REAL_PLUS = ("real-edited", "real-relaid")  # rows trained on add:1.0 (every real slice and an edited copy of each)
+REAL_PLUS = ("real-edited",)  # rows trained on add:1.0 (every real slice and an edited copy of each)
 
 
 def _slice_a(run_dir: Path) -> str:
@@ -78,13 +75,13 @@ def _choose(ctx: StageContext) -> None:
     atomic_write_text(ctx.folder / "slice.json", json.dumps({"a": auto_slice(prepared_set(ctx.run_dir))}, indent=2))
 
 
-def _edit_stage(mode: str, settings: dict, seed: int, one_slice: bool, burden: str = "model"):
+def _edit_stage(mode: str, settings: dict, seed: int, one_slice: bool):
     """Slice A edited ``edits`` times (``one_slice``), or every real training slice once."""
 
     def run(ctx: StageContext) -> None:
         edit_set(ctx.stage("train-lesions") / "run", prepared_set(ctx.run_dir), ctx.folder / "set", mode, split="train",
                  n_per_image=settings["edits"] if one_slice else 1, seed=seed,
-                 slice_ids=[_slice_a(ctx.run_dir)] if one_slice else None, force=True, burden=burden)
+                 slice_ids=[_slice_a(ctx.run_dir)] if one_slice else None, force=True)
 
     return run
 
@@ -107,7 +104,7 @@ def _render(conditions_of, settings: dict, seed: int, device: str):
 
 def _spec(run_dir: Path, suffix: str) -> str:
     sets = {"paste": "edit-one-paste", "edits": "edit-one-add", "replace": "edit-one-replace", "real-edited": "edit-real-add",
-            "real-relaid": "edit-real-same", "cosingan-masks": "synth-cosingan-masks", "cosingan-layouts": "synth-cosingan-layouts"}
+            "cosingan-masks": "synth-cosingan-masks", "cosingan-layouts": "synth-cosingan-layouts"}
     if suffix == "sin":
         return f"sin:{_slice_a(run_dir)}"
     if suffix == "oc":
@@ -145,8 +142,6 @@ def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> l
         Stage("edit-one-paste", _edit_stage("paste", settings, seed, True), f"slice A with its lesions pasted elsewhere, {settings['edits']} copies"),
         Stage("edit-one-replace", _edit_stage("replace", settings, seed, True), f"slice A with its lesions replaced by new ones, {settings['edits']} copies"),
         Stage("edit-real-add", _edit_stage("add", settings, seed, False), "every real training slice with new lesions"),
-        Stage("edit-real-same", _edit_stage("replace", settings, seed, False, burden="same"),
-              "every real training slice with its infection replaced by new lesions of the same total area"),
     ]
     if settings["cosingan"]:
         cosingan = {**settings["cosingan_settings"], "seed": seed, "slice_ids": lambda r: [_slice_a(r)]}
@@ -234,7 +229,6 @@ def build_report(run_dir: Path) -> Path:
               (run_dir / "edit-one-add" / "set" / "preview.png", "one slice + lesion edits"),
               (run_dir / "edit-one-paste" / "set" / "preview.png", "one slice + copy-paste"),
               (run_dir / "edit-real-add" / "set" / "preview.png", "real slices with new lesions"),
-              (run_dir / "edit-real-same" / "set" / "preview.png", "real slices, infection re-laid out (same total area)"),
               (run_dir / "layouts" / "set" / "preview.png", "layouts for other lungs")]
     sections = [Section("Segmenters tested on held-out patients", text, tables),
                 Section("The edited sets", images=[(p, c) for p, c in images if p.exists()])]
