@@ -11,13 +11,14 @@ import torch
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.evaluate.config import SegmentConfig
-from radsynth.evaluate.protocols import build_training_set, epoch_order, load_test_sets, parse_spec
+from radsynth.evaluate.protocols import build_training_set, epoch_order, grouped_epoch_order, load_test_sets, parse_spec
 from radsynth.evaluate.train import SegmenterMethod
 from radsynth.synth.export import SyntheticSlice, write_synthetic_set
 
 
-def _fake_synthetic(prepared: Path, out: Path, split: str, copies: int = 1) -> Path:
-    """A synthetic set made from the ``split`` slices of ``prepared`` (images reused as 'generated')."""
+def _fake_synthetic(prepared: Path, out: Path, split: str, copies: int = 1, source: Path | None = None) -> Path:
+    """A synthetic set made from the ``split`` slices of ``prepared`` (images reused as 'generated'); ``source``:
+    the condition set its manifest names, ``prepared`` unless given."""
     dataset = SliceSet(prepared, split=split)
     items = []
     for copy in range(copies):
@@ -28,7 +29,7 @@ def _fake_synthetic(prepared: Path, out: Path, split: str, copies: int = 1) -> P
                     slice_index=int(meta["slice_index"]), condition_id=meta["id"], seed=copy, diversifier="none",
                 )
             )
-    return write_synthetic_set(out, items, "fake", "0" * 64, str(Path(prepared).resolve()), {"seed": 0})
+    return write_synthetic_set(out, items, "fake", "0" * 64, str(Path(source or prepared).resolve()), {"seed": 0})
 
 
 @pytest.mark.parametrize(
@@ -69,6 +70,52 @@ def test_every_protocol_but_add_sees_the_same_number_of_samples(phantom_prepared
     assert set(seen.values()) == {(6, 18)}, seen
     # ... but add:0.5 (Jiang IV-B-2: the larger set, the same epochs): 3 epochs x 9 samples in 3 x ceil(9 / 4) steps
     assert add == (9, 27)
+
+
+def test_grouped_order_draws_an_add_pool_as_oc_ts(phantom_prepared, tmp_path):
+    """epoch_order=grouped: the same steps and the same real-slice order as OC-TS, each slice shown as itself or a copy."""
+    test = load_test_sets([phantom_prepared])
+    copy = _fake_synthetic(phantom_prepared, tmp_path / "copy", "train", copies=1)  # the real images, as 'synthetic' copies
+    config = SegmentConfig(size=32, epochs=3, batch_size=4, unet_features=(4, 4, 8, 8, 8, 4), lr=1e-2)
+    grouped_config = SegmentConfig(**{**vars(config), "epoch_order": "grouped"})
+    oc = SegmenterMethod(config, build_training_set(parse_spec("oc"), phantom_prepared, test, 32), False, torch.device("cpu"))
+    pool = build_training_set(parse_spec(f"add:1.0:{copy}"), phantom_prepared, test, 32)
+    assert pool.groups.tolist() == list(range(6)) * 2  # each copy joins the real slice it names as its condition
+    grouped = SegmenterMethod(grouped_config, pool, False, torch.device("cpu"))
+    assert (grouped.samples_per_epoch, grouped.total_steps) == (6, 6)  # OC-TS's, where the pool order gives add:1.0 12 a epoch
+    members = []
+    for step in range(oc.total_steps):
+        real, mixed = oc.batch_indices(step), grouped.batch_indices(step)
+        assert np.array_equal(pool.groups[mixed], real)  # the same slices in the same order ...
+        members += mixed.tolist()
+        oc.train_step(step, torch.Generator().manual_seed(step))
+        grouped.train_step(step, torch.Generator().manual_seed(step))
+    assert 0 < np.mean(np.asarray(members) >= 6) < 1  # ... each shown as itself or as its copy
+    for a, b in zip(oc.net.parameters(), grouped.net.parameters()):  # identical copies: the very same training
+        assert torch.equal(a, b)
+
+
+def test_grouped_order_picks_members_evenly():
+    groups = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])  # 3 real slices, 2 copies each
+    picks = np.concatenate([grouped_epoch_order(groups, 3, seed=1, epoch=e) for e in range(600)])
+    assert sorted(np.bincount(groups[picks]).tolist()) == [600, 600, 600]  # every slice exactly once an epoch
+    share = np.bincount(picks, minlength=9) / len(picks)
+    assert np.allclose(share, 1 / 9, atol=0.02)  # each member a third of its slice's turns
+    assert np.array_equal(grouped_epoch_order(groups, 3, 1, 7), grouped_epoch_order(groups, 3, 1, 7))
+
+
+def test_grouped_order_is_refused_where_there_are_no_groups(phantom_prepared, tmp_path):
+    test = load_test_sets([phantom_prepared])
+    grouped = SegmentConfig(size=32, epochs=1, batch_size=4, unet_features=(4, 4, 8, 8, 8, 4), epoch_order="grouped")
+    with pytest.raises(InputError, match="not add:P"):
+        SegmenterMethod(grouped, build_training_set(parse_spec("oc"), phantom_prepared, test, 32), False, torch.device("cpu"))
+    other = _fake_synthetic(phantom_prepared, tmp_path / "other", "train", source=tmp_path / "elsewhere")  # another set's slices
+    pool = build_training_set(parse_spec(f"add:0.5:{other}"), phantom_prepared, test, 32)
+    assert pool.groups is None
+    with pytest.raises(InputError, match="name its real training slice"):
+        SegmenterMethod(grouped, pool, False, torch.device("cpu"))
+    with pytest.raises(ValueError, match="epoch_order"):
+        SegmentConfig(epoch_order="stratified")
 
 
 def test_pool_sizes(phantom_prepared, tmp_path):

@@ -19,6 +19,7 @@ BATCH_SIZES = {"enet": 8, "unet": 2}  # CoSinGAN 3.3.2 ("due to memory limitatio
 CI_UNITS = ("patient", "fold")
 TYPED_CHOICES = ("auto", "separate", "merged")
 AUGMENTS = ("strong", "weak", "none")
+EPOCH_ORDERS = ("pool", "grouped")  # pool: shuffles of the whole pool; grouped: add:P drawn as OC-TS (protocols.grouped_epoch_order)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class SegmentConfig:
     decay_start: float = 0.5  # fraction of the epochs after which lr falls linearly to 0 (3.3.2: after 25 of 50, 4 %/epoch)
     batch_size: int = 0  # 0: the paper's per-model batch, ENet 8 / UNet 2 (3.3.2)
     samples_per_epoch: int = 0  # 0: the size of the real training split (OC-TS), the same for every protocol (3.3.1); add:P pools (1 + P) x this
+    epoch_order: str = "pool"  # pool: add:P trains the larger set's epochs (Jiang IV-B-2); grouped: as OC-TS, each real slice or one of its edits
     lr: float = 1e-4  # 3.3.2
     beta1: float = 0.9  # 3.3.2
     beta2: float = 0.999  # 3.3.2
@@ -65,6 +67,8 @@ class SegmentConfig:
             raise ValueError(f"augment must be one of {AUGMENTS}, got '{self.augment}'")
         if self.typed not in TYPED_CHOICES:
             raise ValueError(f"typed must be one of {TYPED_CHOICES}, got '{self.typed}'")
+        if self.epoch_order not in EPOCH_ORDERS:
+            raise ValueError(f"epoch_order must be one of {EPOCH_ORDERS}, got '{self.epoch_order}'")
         if self.ci not in CI_UNITS:
             raise ValueError(f"ci must be one of {CI_UNITS}, got '{self.ci}'")
         if len(self.unet_features) != 6 or any(f < 1 for f in self.unet_features):

@@ -15,6 +15,10 @@ epoch is ``samples_per_epoch`` samples, by default the size of OC-TS, drawn as r
 of the training pool (``epoch_order``), so steps x batch is equal for every protocol. The one
 exception is ``add:P``: Jiang's second experiment trains on the larger set for the same epochs, so
 its epochs grow with the pool (``epoch_scale`` = (1 + P) x; ``replace`` keeps the real set's size).
+With ``epoch_order = grouped`` an ``add:P`` pool is drawn as OC-TS instead: each real slice and the
+synthetic images made from it (their ``condition_id``) form a group, an epoch draws the groups exactly
+as OC-TS draws its slices, and one member of each drawn group, chosen uniformly, stands for it
+(``grouped_epoch_order``). Every real slice is then seen as often as in OC-TS, as itself or as an edit.
 
 Test sets hold REAL held-out patients only: a synthetic set is refused as a test set, and a
 training image (real, or synthetic through the condition it was made from) of a test patient is
@@ -126,6 +130,7 @@ class TrainingSet:
     reference_size: int  # OC-TS size: the default samples per epoch of every protocol
     sources: list[SetRecord] = field(default_factory=list)
     epoch_scale: float = 1.0  # samples per epoch relative to the default: pool / real set for add:P (Jiang IV-B-2), else 1
+    groups: np.ndarray | None = None  # add:P: (N,) the index of each item's real slice (real items 0..R-1 first); None when unknown
 
     @property
     def has_lung(self) -> bool:
@@ -330,11 +335,31 @@ def build_training_set(spec: ProtocolSpec, real_path: Path, test: TestSet, size:
         patients |= {dataset.rows[i]["patient"] for i in indices}
         sources.append(_record(dataset, indices))
     n_real = sum(len(i) for _, i, t in parts if t == "real")
+    groups = _groups(parts, real_path) if spec.kind == "add" else None
     return TrainingSet(
         name=name or spec.default_name, spec=spec.text, images=torch.cat(images), labels=torch.cat(labels), ids=ids,
         patients=sorted(patients), real_images=n_real, synthetic_images=len(ids) - n_real, reference_size=reference, sources=sources,
-        epoch_scale=len(ids) / reference if spec.kind == "add" else 1.0,
+        epoch_scale=len(ids) / reference if spec.kind == "add" else 1.0, groups=groups,
     )
+
+
+def _groups(parts: list[tuple[SliceSet, list[int], str]], real_path: Path) -> np.ndarray | None:
+    """Each pool item's group: the index of its real slice among the pool's real items (real items first,
+    in pool order); a synthetic item joins the real slice it names as its condition. None when a synthetic
+    item names no real slice of this pool (another condition set, or a layout)."""
+    real_rows = [dataset.rows[i] for dataset, indices, tag in parts if tag == "real" for i in indices]
+    position = {row["id"]: k for k, row in enumerate(real_rows)}
+    source = str(Path(real_path).resolve())
+    groups = list(range(len(real_rows)))
+    for dataset, indices, tag in parts:
+        if tag == "real":
+            continue
+        for i in indices:
+            row = dataset.rows[i]
+            if row.get("condition_set") != source or row.get("condition_id") not in position:
+                return None
+            groups.append(position[row["condition_id"]])
+    return np.asarray(groups, dtype=np.int64)
 
 
 def steps_per_epoch(samples_per_epoch: int, batch: int) -> int:
@@ -351,3 +376,19 @@ def epoch_order(pool_size: int, samples_per_epoch: int, seed: int, epoch: int) -
     rng = np.random.default_rng(step_seed(seed, "epoch", epoch))
     repeats = math.ceil(samples_per_epoch / pool_size)
     return np.concatenate([rng.permutation(pool_size) for _ in range(repeats)])[:samples_per_epoch]
+
+
+def grouped_epoch_order(groups: np.ndarray, samples_per_epoch: int, seed: int, epoch: int) -> np.ndarray:
+    """The pool indices of one epoch when the pool is grouped (``TrainingSet.groups``, values 0..G-1).
+
+    The groups are drawn exactly as ``epoch_order(G, ...)`` draws a pool of G items (so with G real
+    slices, the same order as OC-TS), and each drawn group is replaced by one of its members, chosen
+    uniformly from a second stream of (seed, epoch). Every group appears floor or ceil(samples / G) times.
+    """
+    members = np.argsort(groups, kind="stable")  # each group's items together, its real slice first
+    counts = np.bincount(groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    order = epoch_order(len(counts), samples_per_epoch, seed, epoch)
+    rng = np.random.default_rng(step_seed(seed, "epoch-member", epoch))
+    pick = (rng.random(len(order)) * counts[order]).astype(np.int64)
+    return members[starts[order] + pick]

@@ -186,6 +186,7 @@ def evaluate_segmentation(
                 "ids_sha256": ids_sha,
                 "samples_per_epoch": method.samples_per_epoch,
                 "epoch_scale": pool.epoch_scale,
+                "epoch_order": config.epoch_order,
                 "epochs": config.epochs,
                 "batch": config.batch,
                 "steps": method.total_steps,

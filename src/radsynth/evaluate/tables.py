@@ -99,6 +99,13 @@ def patient_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _order_note(ts: dict) -> str:
+    """How an epoch drew the pool, where it differs from shuffles of the whole pool."""
+    if ts.get("epoch_order") == "grouped":
+        return " (grouped: each epoch draws the real slices as OC-TS does, each one shown as itself or one of its synthetic images)"
+    return ""
+
+
 def results_markdown(results: dict) -> str:
     """The results.md of one evaluation run."""
     ts, model, timing = results["training_set"], results["model"], results["timing"]
@@ -106,7 +113,8 @@ def results_markdown(results: dict) -> str:
         f"# Segmentation evaluation: {ts['name']} ({MODEL_TITLES[model['kind']]})",
         "",
         f"Training set `{ts['spec']}`: {ts['pool_size']} slices ({ts['real_images']} real, {ts['synthetic_images']} synthetic); "
-        f"{ts['epochs']} epochs of {ts['samples_per_epoch']} samples = {ts['samples_seen']} samples seen in {ts['steps']} steps of batch {ts['batch']}. "
+        f"{ts['epochs']} epochs of {ts['samples_per_epoch']} samples = {ts['samples_seen']} samples seen in {ts['steps']} steps of batch {ts['batch']}"
+        f"{_order_note(ts)}. "
         f"Test: {results['test']['slices']} real slices of {len(results['test']['patients'])} patient(s). "
         f"Train {timing['train_s']:.0f} s, test {timing['test_s']:.1f} s.",
         "",

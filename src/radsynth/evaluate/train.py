@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from radsynth import distributed
 from radsynth.data.augment import NONE, STRONG, WEAK, augment_pair
 from radsynth.data.labels import to_categories
+from radsynth.errors import InputError
 from radsynth.evaluate.config import SegmentConfig
-from radsynth.evaluate.protocols import TrainingSet, epoch_order, steps_per_epoch
+from radsynth.evaluate.protocols import TrainingSet, epoch_order, grouped_epoch_order, steps_per_epoch
 from radsynth.nets.segmenter import build_segmenter
 from radsynth.training.schedule import LinearDecay
 from radsynth.training.trainer import amp_autocast
@@ -36,12 +37,26 @@ def training_targets(labels: torch.Tensor, typed: bool) -> torch.Tensor:
     return labels.long() if typed else to_categories(labels).long()
 
 
+def _epoch_groups(pool: TrainingSet, epoch_order: str) -> np.ndarray | None:
+    """The pool's groups when ``epoch_order`` is grouped (an add:P pool whose synthetic images name their real slice), else None."""
+    if epoch_order == "pool":
+        return None
+    if not pool.spec.startswith("add:"):
+        raise InputError(pool.spec, "epoch_order=grouped draws an add:P pool as OC-TS; this training set is not add:P")
+    if pool.groups is None:
+        raise InputError(pool.spec, "epoch_order=grouped needs every synthetic image to name its real training slice "
+                         "(manifest columns condition_set = this real set, condition_id = the slice); these do not "
+                         "(made from another set, or from layouts)")
+    return pool.groups
+
+
 class SegmenterMethod:
     """One segmenter training phase for the ``Trainer``.
 
     steps = epochs x ceil(samples_per_epoch / batch); samples_per_epoch defaults to the OC-TS size,
     so every protocol sees the same number of samples, times the pool's ``epoch_scale`` (add:P: the
-    larger set's epochs, as Jiang trains on real + synthetic for the same epochs). The learning rate is constant for the first
+    larger set's epochs, as Jiang trains on real + synthetic for the same epochs; with epoch_order
+    grouped, an add:P pool keeps OC-TS's samples and order, each real slice or one of its edits). The learning rate is constant for the first
     ``decay_start`` of the epochs and then falls linearly to 0 at the last step.
     """
 
@@ -52,7 +67,9 @@ class SegmenterMethod:
         self.num_classes = 4 if typed else 3
         self.images = pool.images.to(device)
         self.labels = pool.labels.to(device)
-        self.samples_per_epoch = round((config.samples_per_epoch or pool.reference_size) * pool.epoch_scale)
+        self.groups = _epoch_groups(pool, config.epoch_order)
+        scale = 1.0 if self.groups is not None else pool.epoch_scale  # grouped: the groups are drawn as OC-TS draws its slices
+        self.samples_per_epoch = round((config.samples_per_epoch or pool.reference_size) * scale)
         self.steps_per_epoch = steps_per_epoch(self.samples_per_epoch, config.batch)
         self.total_steps = config.epochs * self.steps_per_epoch
         torch.manual_seed(config.seed)  # from scratch (3.3.2); initialisation is part of the run's reproducibility
@@ -81,7 +98,11 @@ class SegmenterMethod:
         """Pool indices of training step ``step`` (a pure function of the seed and the step)."""
         epoch, within = divmod(step, self.steps_per_epoch)
         if self._order is None or self._order[0] != epoch:
-            self._order = (epoch, epoch_order(len(self.images), self.samples_per_epoch, self.config.seed, epoch))
+            if self.groups is None:
+                order = epoch_order(len(self.images), self.samples_per_epoch, self.config.seed, epoch)
+            else:
+                order = grouped_epoch_order(self.groups, self.samples_per_epoch, self.config.seed, epoch)
+            self._order = (epoch, order)
         batch = self.config.batch
         return self._order[1][within * batch : (within + 1) * batch]
 

@@ -27,7 +27,6 @@ from pathlib import Path
 from radsynth.atomic import atomic_write_text
 from radsynth.config import build_config
 from radsynth.data.representative import auto_slice
-from radsynth.data.slices import SliceSet
 from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
 from radsynth.evaluate.config import SegmentConfig
 from radsynth.evaluate.segment import evaluate_segmentation, read_results
@@ -116,9 +115,8 @@ def _spec(run_dir: Path, suffix: str) -> str:
 def _segment_stage(suffix: str, name: str, settings: dict, seed: int, device: str):
     def run(ctx: StageContext) -> None:
         values = {**settings["segment"], "seed": seed}
-        if suffix in REAL_PLUS:  # add:1.0 trains (1 + 1) x the samples (Jiang IV-B-2); here every row sees the same number (CoSinGAN 3.3.1)
-            reference = values.get("samples_per_epoch") or len(SliceSet(prepared_set(ctx.run_dir), "train"))
-            values["samples_per_epoch"] = max(1, round(reference / 2))
+        if suffix in REAL_PLUS:  # add:1.0 trains (1 + 1) x the samples (Jiang IV-B-2); here every row sees OC-TS's samples in OC-TS's
+            values["epoch_order"] = "grouped"  # order (CoSinGAN 3.3.1), each real slice as itself or as its edited copy
         config = build_config(SegmentConfig, SEGMENT_PRESETS, settings["segment_preset"], values)
         resume = ctx.partial and (ctx.folder / "segment.json").exists()
         evaluate_segmentation(_spec(ctx.run_dir, suffix), [prepared_set(ctx.run_dir)], ctx.folder, config, name=name, device=device,
