@@ -47,5 +47,25 @@ def test_lesions_experiment_trains_every_row_and_reports_paired_differences(tmp_
     assert "| one slice + lesion edits |" in table and table.count("\n") == len(rows) + 1
     paired = paired_table(run, json.loads((run / "experiment.json").read_text())["settings"])
     assert f"of {len(test_patients)} |" in paired and "real + edited - OC-TS" in paired
-    assert "one slice + lesion edits" in (run / "results.md").read_text()
+    assert "one slice + lesion edits" in (run / "results.md").read_text() and "with epochs=1, samples_per_epoch=8" in (run / "results.md").read_text()
     check_page(page)
+
+
+def test_experiment_set_overrides_the_segmenter_and_refuses_unknown_keys_before_any_stage(tmp_path, capsys):
+    """``radsynth experiment ... --set segment.KEY=VALUE`` reaches the segmenter's config, is recorded in experiment.json,
+    and a run directory started with other settings is not resumed; a key the segmenter lacks fails before anything runs."""
+    from radsynth.cli import main
+
+    phantom.write_ct_phantom(tmp_path / "ct", 4, 6, 64, 0)
+    run = tmp_path / "run"
+    common = ["experiment", "lesions", "--data", str(tmp_path / "ct"), "--out", str(run), "--only", "prepare", "--set", "size=32"]
+    assert main(common + ["--set", "segment.class_weights=[1,1,1]", "--set", "seeds=[0]"]) == 0
+    settings = json.loads((run / "experiment.json").read_text())["settings"]
+    assert settings["segment"]["class_weights"] == [1, 1, 1] and settings["seeds"] == [0] and settings["size"] == 32
+    assert settings["edits"] == 64  # untouched settings keep the preset's values
+    assert main(common + ["--set", "segment.class_weights=[0.1,1,5]"]) == 2
+    assert "different settings" in capsys.readouterr().err
+    assert main(["experiment", "lesions", "--data", str(tmp_path / "ct"), "--out", str(tmp_path / "bad"), "--set", "segment.widths=3"]) == 2
+    assert "segment" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(["experiment", "lesions", "--data", str(tmp_path / "ct"), "--out", str(tmp_path / "bad"), "--set", "stepz=3"]) == 2
+    assert "no setting stepz" in capsys.readouterr().err and not (tmp_path / "bad").exists()

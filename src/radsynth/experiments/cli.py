@@ -22,6 +22,9 @@ def add_experiment_parser(sub: argparse._SubParsersAction, text: str) -> None:
     parser.add_argument("--classify-data", type=Path, default=None, metavar="DIR",
                         help="cosingan: a second set, with slices with and without infection (e.g. ct-rp9-dev), for the "
                              "classification Tables 2-3; default the --data set")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one setting of the preset (repeatable; dotted keys reach nested ones, e.g. "
+                             "segment.class_weights=[1,1,1] or seeds=[0]); a run directory resumes only with the same settings")
 
 
 def add_report_parser(sub: argparse._SubParsersAction, text: str) -> None:
@@ -32,7 +35,11 @@ def add_report_parser(sub: argparse._SubParsersAction, text: str) -> None:
 def run_experiment_verb(args: argparse.Namespace) -> int:
     from radsynth.experiments.run import run_experiment
 
-    overrides = {"classify_data": str(args.classify_data.resolve())} if args.classify_data else None
+    from radsynth.config import parse_set
+
+    overrides = parse_set(args.set)
+    if args.classify_data:
+        overrides["classify_data"] = str(args.classify_data.resolve())
     page = run_experiment(args.name, args.data, args.out, args.preset, overrides, seed=args.seed, device=args.device, force=args.force,
                           redo=args.redo, only=args.only)
     print(f"wrote {page}")

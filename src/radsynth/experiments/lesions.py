@@ -209,6 +209,11 @@ def paired_table(run_dir: Path, settings: dict, region: str = "infection") -> st
     return "\n".join(lines)
 
 
+def _changes(segment: dict) -> str:
+    """' with class_weights=[1, 1, 1]' for the settings a run changed from the segmenter preset ('' for none)."""
+    return " with " + ", ".join(f"{key}={value}" for key, value in sorted(segment.items())) if segment else ""
+
+
 def build_report(run_dir: Path) -> Path:
     """``report/index.html`` (and ``results.md``) from whatever stages are done."""
     run_dir = Path(run_dir)
@@ -216,7 +221,8 @@ def build_report(run_dir: Path) -> Path:
     settings = record["settings"]
     slice_text = f"slice A = {_slice_a(run_dir)}" if (run_dir / "choose-slice" / "slice.json").exists() else "slice A not chosen yet"
     text = [f"Data: {record['data']} ({settings['size']} px, patient split {settings['split']}); {slice_text}; "
-            f"segmenter preset {settings['segment_preset']}, seeds {settings['seeds']}. Every row sees the same number of samples; "
+            f"segmenter preset {settings['segment_preset']}{_changes(settings['segment'])}, seeds {settings['seeds']}. "
+            "Every row sees the same number of samples; "
             "DSC (%) is the mean over the real held-out test patients."]
     tables = [("Infection DSC (%) per seed", seeds_table(run_dir, settings, "infection"), None),
               ("Lung DSC (%) per seed", seeds_table(run_dir, settings, "lung"), None),

@@ -65,12 +65,13 @@ def run_experiment(
         raise InputError(data, "does not exist")
     unknown = sorted(set(overrides or {}) - set(spec.presets[preset]))
     if unknown:
-        option = "--classify-data" if unknown == ["classify_data"] else "settings"
-        raise InputError(option, f"{name} has no setting {', '.join(unknown)}")
+        option = "--classify-data" if unknown == ["classify_data"] else "--set"
+        raise InputError(option, f"{name} has no setting {', '.join(unknown)} (it has {', '.join(sorted(spec.presets[preset]))})")
     extra = (overrides or {}).get("classify_data")
     if extra is not None and not Path(extra).exists():
         raise InputError(extra, "does not exist")
     settings = merge(spec.presets[preset], dict(overrides or {}))
+    check_segment_settings(settings)
     record = {"experiment": name, "data": str(Path(data).resolve()), "preset": preset, "seed": seed, "settings": settings}
     start_run(out, record, force)
     console.print(f"[bold]{spec.title}[/] -> {out}")
@@ -83,6 +84,20 @@ def run_experiment(
     page = spec.report(Path(out))
     console.print(f"[bold green]report[/]: {page}")
     return page
+
+
+def check_segment_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse, before any stage runs, ``segment`` overrides that the segmenter's config does not accept."""
+    if "segment" not in settings or "segment_preset" not in settings:
+        return
+    from radsynth.config import build_config
+    from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
+    from radsynth.evaluate.config import SegmentConfig
+
+    try:
+        build_config(SegmentConfig, SEGMENT_PRESETS, settings["segment_preset"], dict(settings["segment"]))
+    except InputError as error:
+        raise InputError("--set", f"segment ({error.where}): {error.problem}") from None
 
 
 def rebuild_report(run_dir: Path) -> Path:
