@@ -13,6 +13,7 @@ from radsynth.errors import InputError
 from radsynth.evaluate.config import SegmentConfig
 from radsynth.evaluate.protocols import build_training_set, epoch_order, grouped_epoch_order, load_test_sets, parse_spec
 from radsynth.evaluate.train import SegmenterMethod
+from radsynth.evaluate.segment import evaluate_segmentation
 from radsynth.synth.export import SyntheticSlice, write_synthetic_set
 
 
@@ -104,6 +105,21 @@ def test_grouped_order_picks_members_evenly():
     assert np.array_equal(grouped_epoch_order(groups, 3, 1, 7), grouped_epoch_order(groups, 3, 1, 7))
 
 
+def test_grouped_order_with_unequal_groups_follows_the_real_order():
+    """Slices with 0, 1 or 3 copies (add:P < 1, or several edits of a slice): the drawn slices are exactly
+    epoch_order over the slices, also when an epoch is not a whole number of passes, and each member gets
+    1 / (its group's size) of its slice's turns."""
+    groups = np.array([0, 1, 2, 0, 0, 0, 2])  # slice 0: itself + 3 copies, slice 1: alone, slice 2: itself + 1
+    for epoch in range(50):
+        picks = grouped_epoch_order(groups, 7, seed=3, epoch=epoch)
+        assert np.array_equal(groups[picks], epoch_order(3, 7, seed=3, epoch=epoch))
+    picks = np.concatenate([grouped_epoch_order(groups, 3, seed=3, epoch=e) for e in range(2000)])
+    share = np.bincount(picks, minlength=7) / np.bincount(groups[picks])[groups]
+    assert np.allclose(share, 1 / np.bincount(groups)[groups], atol=0.04)
+    with pytest.raises(ValueError, match="no gap"):
+        grouped_epoch_order(np.array([0, 2, 2]), 3, seed=0, epoch=0)
+
+
 def test_grouped_order_is_refused_where_there_are_no_groups(phantom_prepared, tmp_path):
     test = load_test_sets([phantom_prepared])
     grouped = SegmentConfig(size=32, epochs=1, batch_size=4, unet_features=(4, 4, 8, 8, 8, 4), epoch_order="grouped")
@@ -112,8 +128,12 @@ def test_grouped_order_is_refused_where_there_are_no_groups(phantom_prepared, tm
     other = _fake_synthetic(phantom_prepared, tmp_path / "other", "train", source=tmp_path / "elsewhere")  # another set's slices
     pool = build_training_set(parse_spec(f"add:0.5:{other}"), phantom_prepared, test, 32)
     assert pool.groups is None
-    with pytest.raises(InputError, match="name its real training slice"):
+    assert pool.groups_problem.startswith("synthetic image") and "elsewhere" in pool.groups_problem
+    with pytest.raises(InputError, match="name its real training slice.*elsewhere"):
         SegmenterMethod(grouped, pool, False, torch.device("cpu"))
+    with pytest.raises(InputError, match="not add:P"):  # refused before the output folder is made
+        evaluate_segmentation("oc", [phantom_prepared], tmp_path / "seg", grouped)
+    assert not (tmp_path / "seg").exists()
     with pytest.raises(ValueError, match="epoch_order"):
         SegmentConfig(epoch_order="stratified")
 

@@ -136,6 +136,10 @@ def test_interrupted_then_resumed_training_equals_uninterrupted(phantom_prepared
     with pytest.raises(KeyboardInterrupt):
         evaluate_segmentation("two:auto", [phantom_prepared], tmp_path / "broken", config, device="cpu", on_step=interrupt)
     assert not (tmp_path / "broken" / "results.json").exists()  # no results from an unfinished run
+    record = tmp_path / "broken" / "segment.json"  # started by a radsynth without epoch_order: resumes with its default
+    started = json.loads(record.read_text())
+    del started["config"]["epoch_order"]
+    record.write_text(json.dumps(started))
     resumed = evaluate_segmentation("two:auto", [phantom_prepared], tmp_path / "broken", config, device="cpu", resume=True)
     a, _ = load_segmenter(tmp_path / "straight" / "segmenter.safetensors")
     b, _ = load_segmenter(tmp_path / "broken" / "segmenter.safetensors")

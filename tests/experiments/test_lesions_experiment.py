@@ -65,7 +65,9 @@ def test_experiment_set_overrides_the_segmenter_and_refuses_unknown_keys_before_
     assert settings["edits"] == 64  # untouched settings keep the preset's values
     assert main(common + ["--set", "segment.class_weights=[0.1,1,5]"]) == 2
     assert "different settings" in capsys.readouterr().err
-    assert main(["experiment", "lesions", "--data", str(tmp_path / "ct"), "--out", str(tmp_path / "bad"), "--set", "segment.widths=3"]) == 2
-    assert "segment" in capsys.readouterr().err and not (tmp_path / "bad").exists()
-    assert main(["experiment", "lesions", "--data", str(tmp_path / "ct"), "--out", str(tmp_path / "bad"), "--set", "stepz=3"]) == 2
-    assert "no setting stepz" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    bad = ["experiment", "lesions", "--data", str(tmp_path / "ct"), "--out", str(tmp_path / "bad"), "--set"]
+    for value, message in [("segment.widths=3", "unknown key(s) widths"), ("stepz=3", "no setting stepz"),
+                           ("seeds=0", "seeds must be a list"), ("segment=3", "segment must be a mapping"),
+                           ("segment.class_weights=[1,1,-1]", "non-negative"), ("segment.epoch_order=grouped", "chosen per row")]:
+        assert main(bad + [value]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "bad").exists()

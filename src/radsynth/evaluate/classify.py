@@ -216,7 +216,7 @@ def evaluate_classification(
     initialisation = {"kind": "from scratch", "note": "no ImageNet weights file given (--weights); the papers start from ImageNet"}
     if weights is not None:  # loaded (and so checked) before the output folder is made or an old one cleared
         initialisation = {"kind": "ImageNet", **load_imagenet(net, Path(weights))}
-    _start(out, record, resume, force, RECORD)
+    _start(out, record, resume, force, RECORD, defaults=config_to_dict(ClassifyConfig()))
     augment = choose_augment(config.augment, pool)
     method = ClassifierMethod(config, pool, net, torch_device, augment)
     train_start = time.perf_counter()

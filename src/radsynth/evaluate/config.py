@@ -31,7 +31,7 @@ class SegmentConfig:
     epochs: int = 50  # 3.3.2
     decay_start: float = 0.5  # fraction of the epochs after which lr falls linearly to 0 (3.3.2: after 25 of 50, 4 %/epoch)
     batch_size: int = 0  # 0: the paper's per-model batch, ENet 8 / UNet 2 (3.3.2)
-    samples_per_epoch: int = 0  # 0: the size of the real training split (OC-TS), the same for every protocol (3.3.1); add:P pools (1 + P) x this
+    samples_per_epoch: int = 0  # 0: the size of the real training split (OC-TS), the same for every protocol (3.3.1); add:P pools (1 + P) x this unless epoch_order=grouped
     epoch_order: str = "pool"  # pool: add:P trains the larger set's epochs (Jiang IV-B-2); grouped: as OC-TS, each real slice or one of its edits
     lr: float = 1e-4  # 3.3.2
     beta1: float = 0.9  # 3.3.2

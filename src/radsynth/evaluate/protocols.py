@@ -131,6 +131,7 @@ class TrainingSet:
     sources: list[SetRecord] = field(default_factory=list)
     epoch_scale: float = 1.0  # samples per epoch relative to the default: pool / real set for add:P (Jiang IV-B-2), else 1
     groups: np.ndarray | None = None  # add:P: (N,) the index of each item's real slice (real items 0..R-1 first); None when unknown
+    groups_problem: str = ""  # why ``groups`` is None for an add:P pool (names the first synthetic image that names no real slice)
 
     @property
     def has_lung(self) -> bool:
@@ -335,31 +336,34 @@ def build_training_set(spec: ProtocolSpec, real_path: Path, test: TestSet, size:
         patients |= {dataset.rows[i]["patient"] for i in indices}
         sources.append(_record(dataset, indices))
     n_real = sum(len(i) for _, i, t in parts if t == "real")
-    groups = _groups(parts, real_path) if spec.kind == "add" else None
+    groups, groups_problem = _groups(parts, real_path) if spec.kind == "add" else (None, "")
     return TrainingSet(
         name=name or spec.default_name, spec=spec.text, images=torch.cat(images), labels=torch.cat(labels), ids=ids,
         patients=sorted(patients), real_images=n_real, synthetic_images=len(ids) - n_real, reference_size=reference, sources=sources,
-        epoch_scale=len(ids) / reference if spec.kind == "add" else 1.0, groups=groups,
+        epoch_scale=len(ids) / reference if spec.kind == "add" else 1.0, groups=groups, groups_problem=groups_problem,
     )
 
 
-def _groups(parts: list[tuple[SliceSet, list[int], str]], real_path: Path) -> np.ndarray | None:
+def _groups(parts: list[tuple[SliceSet, list[int], str]], real_path: Path) -> tuple[np.ndarray | None, str]:
     """Each pool item's group: the index of its real slice among the pool's real items (real items first,
-    in pool order); a synthetic item joins the real slice it names as its condition. None when a synthetic
-    item names no real slice of this pool (another condition set, or a layout)."""
+    in pool order); a synthetic item joins the real slice it names as its condition (``condition_set``, compared
+    as resolved paths, and ``condition_id``). (None, why) when a synthetic item names no real slice of this pool."""
     real_rows = [dataset.rows[i] for dataset, indices, tag in parts if tag == "real" for i in indices]
     position = {row["id"]: k for k, row in enumerate(real_rows)}
-    source = str(Path(real_path).resolve())
+    source = Path(real_path).resolve()
     groups = list(range(len(real_rows)))
     for dataset, indices, tag in parts:
         if tag == "real":
             continue
         for i in indices:
             row = dataset.rows[i]
-            if row.get("condition_set") != source or row.get("condition_id") not in position:
-                return None
+            named = row.get("condition_set") or ""
+            if not named or Path(named).resolve() != source:
+                return None, f"synthetic image {row['id']} names condition_set '{named}', not the real set {source}"
+            if row.get("condition_id") not in position:
+                return None, f"synthetic image {row['id']} names condition_id '{row.get('condition_id', '')}', not a real training slice of this pool"
             groups.append(position[row["condition_id"]])
-    return np.asarray(groups, dtype=np.int64)
+    return np.asarray(groups, dtype=np.int64), ""
 
 
 def steps_per_epoch(samples_per_epoch: int, batch: int) -> int:
@@ -387,6 +391,8 @@ def grouped_epoch_order(groups: np.ndarray, samples_per_epoch: int, seed: int, e
     """
     members = np.argsort(groups, kind="stable")  # each group's items together, its real slice first
     counts = np.bincount(groups)
+    if counts.min() == 0:
+        raise ValueError("groups must number 0..G-1 with no gap (every group holds its real slice)")
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     order = epoch_order(len(counts), samples_per_epoch, seed, epoch)
     rng = np.random.default_rng(step_seed(seed, "epoch-member", epoch))

@@ -40,7 +40,7 @@ from radsynth.evaluate.metrics import SegmentationStats
 from radsynth.evaluate.protocols import TestSet, TrainingSet, build_training_set, load_test_sets, parse_spec
 from radsynth.evaluate.summary import summarise
 from radsynth.evaluate.tables import results_markdown
-from radsynth.evaluate.train import CLASS_NAMES, SegmenterMethod, predict
+from radsynth.evaluate.train import CLASS_NAMES, SegmenterMethod, epoch_groups, predict
 from radsynth.nets.segmenter import save_segmenter
 from radsynth.progress import progress_bar
 from radsynth.provenance import provenance, versions
@@ -66,11 +66,14 @@ def report_regions(test: TestSet, typed: bool) -> list[str]:
     return (["lung"] if test.has_lung else []) + ["infection"] + (["ggo", "consolidation"] if typed else [])
 
 
-def _start(out: Path, record: dict, resume: bool, force: bool, record_name: str = RECORD) -> None:
-    """Begin (or, with ``resume``, check and continue) a run in ``out``; ``record`` is what was asked."""
+def _start(out: Path, record: dict, resume: bool, force: bool, record_name: str = RECORD, defaults: dict | None = None) -> None:
+    """Begin (or, with ``resume``, check and continue) a run in ``out``; ``record`` is what was asked.
+
+    ``defaults``: the config's default values; a key missing from a run started by an older radsynth reads its default."""
     path = out / record_name
     if resume and path.exists():
         previous = json.loads(path.read_text(encoding="utf-8"))
+        previous["config"] = {**(defaults or {}), **previous.get("config", {})}
         for key in ("spec", "config", "training_ids_sha256", "test_sets"):
             if previous.get(key) != record[key]:
                 raise InputError(path, f"--resume with a different {key} than the run was started with; start a new output folder")
@@ -132,6 +135,7 @@ def evaluate_segmentation(
     spec = parse_spec(spec_text)
     test = load_test_sets([Path(t) for t in tests], test_split)
     pool = build_training_set(spec, Path(real) if real else Path(tests[0]), test, config.size, config.seed, name)
+    epoch_groups(pool, config.epoch_order)  # refuse a grouped order the pool cannot take before anything is written
     typed = decide_typed(config.typed, pool, test)
     regions = report_regions(test, typed)
     torch_device = resolve_device(device)
@@ -145,7 +149,7 @@ def evaluate_segmentation(
         "training_sets": [asdict(s) for s in pool.sources],
         "test_sets": [asdict(s) for s in test.sources],
     }
-    distributed.on_main(lambda: _start(out, record, resume, force))  # rank 0 of a torchrun run writes
+    distributed.on_main(lambda: _start(out, record, resume, force, defaults=config_to_dict(SegmentConfig())))  # rank 0 of a torchrun run writes
 
     method = SegmenterMethod(config, pool, typed, torch_device)
     options = TrainerOptions(
@@ -185,7 +189,7 @@ def evaluate_segmentation(
                 "ids": pool.ids if len(pool.ids) <= 20 else pool.ids[:20] + [f"... {len(pool.ids) - 20} more"],
                 "ids_sha256": ids_sha,
                 "samples_per_epoch": method.samples_per_epoch,
-                "epoch_scale": pool.epoch_scale,
+                "epoch_scale": method.samples_per_epoch / (config.samples_per_epoch or pool.reference_size),
                 "epoch_order": config.epoch_order,
                 "epochs": config.epochs,
                 "batch": config.batch,

@@ -37,7 +37,7 @@ def training_targets(labels: torch.Tensor, typed: bool) -> torch.Tensor:
     return labels.long() if typed else to_categories(labels).long()
 
 
-def _epoch_groups(pool: TrainingSet, epoch_order: str) -> np.ndarray | None:
+def epoch_groups(pool: TrainingSet, epoch_order: str) -> np.ndarray | None:
     """The pool's groups when ``epoch_order`` is grouped (an add:P pool whose synthetic images name their real slice), else None."""
     if epoch_order == "pool":
         return None
@@ -45,8 +45,8 @@ def _epoch_groups(pool: TrainingSet, epoch_order: str) -> np.ndarray | None:
         raise InputError(pool.spec, "epoch_order=grouped draws an add:P pool as OC-TS; this training set is not add:P")
     if pool.groups is None:
         raise InputError(pool.spec, "epoch_order=grouped needs every synthetic image to name its real training slice "
-                         "(manifest columns condition_set = this real set, condition_id = the slice); these do not "
-                         "(made from another set, or from layouts)")
+                         "(manifest columns condition_set = this real set, condition_id = the slice): "
+                         f"{pool.groups_problem} (made from another set, or from layouts?)")
     return pool.groups
 
 
@@ -67,7 +67,7 @@ class SegmenterMethod:
         self.num_classes = 4 if typed else 3
         self.images = pool.images.to(device)
         self.labels = pool.labels.to(device)
-        self.groups = _epoch_groups(pool, config.epoch_order)
+        self.groups = epoch_groups(pool, config.epoch_order)
         scale = 1.0 if self.groups is not None else pool.epoch_scale  # grouped: the groups are drawn as OC-TS draws its slices
         self.samples_per_epoch = round((config.samples_per_epoch or pool.reference_size) * scale)
         self.steps_per_epoch = steps_per_epoch(self.samples_per_epoch, config.batch)

@@ -11,7 +11,8 @@ samples (CoSinGAN 3.3.1), are tested on the real held-out patients, for every se
   ``edits`` copies, so the copies do not all repeat A's lesions;
 * CoSinGAN on real masks / on layouts (``cosingan``: True): CoSinGAN trained on slice A rendering every
   training mask, or layouts drawn for every training lung (``radsynth data layouts``);
-* real + edited: every real training slice, plus a copy of each with new lesions (``add:1.0``);
+* real + edited: every real training slice, plus a copy of each with new lesions (``add:1.0``), drawn in
+  OC-TS's order (``epoch_order=grouped``: each real slice when OC-TS draws it, as itself or its copy);
 * OC-TS: every real training slice.
 
 The report gives each row's DSC per seed and its mean, and the paired per-patient difference of
@@ -160,6 +161,17 @@ def _done(run_dir: Path, name: str) -> dict | None:
     return read_results(path) if (path / "results.json").exists() else None
 
 
+def _stale(results: dict | None, suffix: str) -> bool:
+    """A real + edited result trained in the pool's order (run folders started before epoch_order=grouped): not comparable."""
+    return results is not None and suffix in REAL_PLUS and results["training_set"].get("epoch_order", "pool") != "grouped"
+
+
+def _seed_results(run_dir: Path, suffix: str, seed: int) -> dict | None:
+    """The row's results for ``seed`` when done and comparable (stale real + edited results: None)."""
+    results = _done(run_dir, f"seg-{suffix}-s{seed}")
+    return None if _stale(results, suffix) else results
+
+
 def _pct(value: float) -> str:
     return "-" if value != value else f"{100 * value:.1f}"
 
@@ -169,13 +181,18 @@ def seeds_table(run_dir: Path, settings: dict, region: str) -> str:
     seeds = settings["seeds"]
     lines = ["| Training set | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |", "|---|" + "---|" * (len(seeds) + 1)]
     for suffix, name, _ in _rows(settings):
-        values = []
+        values, cells = [], []
         for s in seeds:
             results = _done(run_dir, f"seg-{suffix}-s{s}")
+            if _stale(results, suffix):  # kept on disk, shown, left out of the mean: `--redo seg-{suffix}-s{s}` retrains it
+                values.append(float("nan"))
+                cells.append(f"{_pct(results['metrics']['overall'][region]['dsc']['mean'])} (pool order, not in the mean)")
+                continue
             values.append(results["metrics"]["overall"][region]["dsc"]["mean"] if results else float("nan"))
+            cells.append(_pct(values[-1]))
         done = [v for v in values if v == v]
         mean = sum(done) / len(done) if done else float("nan")
-        lines.append(f"| {name} | " + " | ".join(_pct(v) for v in values) + f" | {_pct(mean)} |")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_pct(mean)} |")
     return "\n".join(lines)
 
 
@@ -183,7 +200,7 @@ def _per_patient(run_dir: Path, suffix: str, seeds: list[int], region: str) -> d
     """Each test patient's ``region`` DSC averaged over the seeds done."""
     sums: dict[str, list[float]] = {}
     for s in seeds:
-        results = _done(run_dir, f"seg-{suffix}-s{s}")
+        results = _seed_results(run_dir, suffix, s)
         for patient, scores in (results or {}).get("metrics", {}).get("per_patient", {}).items():
             value = scores.get(region, {}).get("dsc")
             if value is not None and value == value:
@@ -222,7 +239,8 @@ def build_report(run_dir: Path) -> Path:
     slice_text = f"slice A = {_slice_a(run_dir)}" if (run_dir / "choose-slice" / "slice.json").exists() else "slice A not chosen yet"
     text = [f"Data: {record['data']} ({settings['size']} px, patient split {settings['split']}); {slice_text}; "
             f"segmenter preset {settings['segment_preset']}{_changes(settings['segment'])}, seeds {settings['seeds']}. "
-            "Every row sees the same number of samples; "
+            "Every row sees the same number of samples, real + edited in OC-TS's order (epoch_order=grouped: each real "
+            "slice when OC-TS draws it, as itself or its edited copy); "
             "DSC (%) is the mean over the real held-out test patients."]
     tables = [("Infection DSC (%) per seed", seeds_table(run_dir, settings, "infection"), None),
               ("Lung DSC (%) per seed", seeds_table(run_dir, settings, "lung"), None),

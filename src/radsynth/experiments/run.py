@@ -70,6 +70,7 @@ def run_experiment(
     extra = (overrides or {}).get("classify_data")
     if extra is not None and not Path(extra).exists():
         raise InputError(extra, "does not exist")
+    check_kinds(spec.presets[preset], dict(overrides or {}))
     settings = merge(spec.presets[preset], dict(overrides or {}))
     check_segment_settings(settings)
     record = {"experiment": name, "data": str(Path(data).resolve()), "preset": preset, "seed": seed, "settings": settings}
@@ -86,10 +87,41 @@ def run_experiment(
     return page
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
+def check_kinds(preset: Mapping[str, Any], overrides: Mapping[str, Any], where: str = "") -> None:
+    """Refuse an override whose kind (mapping, list, number, text, true/false) differs from the preset's value
+    (a preset value of None takes anything), so ``--set seeds=0`` fails before any stage runs, not inside one."""
+    for key, value in overrides.items():
+        if key not in preset or preset[key] is None:
+            continue
+        name = f"{where}{key}"
+        if _kind(value) != _kind(preset[key]) and not (_kind(value) == "number" and _kind(preset[key]) == "number"):
+            raise InputError("--set", f"{name} must be a {_kind(preset[key])} like the preset's {preset[key]!r}, got {value!r}")
+        if isinstance(value, Mapping):
+            check_kinds(preset[key], value, f"{name}.")
+
+
 def check_segment_settings(settings: Mapping[str, Any]) -> None:
-    """Refuse, before any stage runs, ``segment`` overrides that the segmenter's config does not accept."""
+    """Refuse, before any stage runs, ``segment`` overrides that the segmenter's config does not accept.
+
+    ``epoch_order`` is the experiment's to set per row (the lesions experiment draws real + edited grouped,
+    every other row from its own pool), so it cannot be set for all rows at once."""
     if "segment" not in settings or "segment_preset" not in settings:
         return
+    if "epoch_order" in settings["segment"]:
+        raise InputError("--set", "segment.epoch_order is chosen per row by the experiment (real + edited: grouped; "
+                         "every other training set: its own pool) and cannot be set for all rows")
     from radsynth.config import build_config
     from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
     from radsynth.evaluate.config import SegmentConfig
