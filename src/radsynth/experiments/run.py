@@ -101,9 +101,9 @@ def _kind(value: Any) -> str:
 
 def check_kinds(preset: Mapping[str, Any], overrides: Mapping[str, Any], where: str = "") -> None:
     """Refuse an override whose kind (mapping, list, number, text, true/false) differs from the preset's value
-    (a preset value of None takes anything), so ``--set seeds=0`` fails before any stage runs, not inside one."""
+    (None, and a preset value of None, take anything), so ``--set seeds=0`` fails before any stage runs, not inside one."""
     for key, value in overrides.items():
-        if key not in preset or preset[key] is None:
+        if value is None or key not in preset or preset[key] is None:  # None: the setting off or unlimited
             continue
         name = f"{where}{key}"
         if _kind(value) != _kind(preset[key]) and not (_kind(value) == "number" and _kind(preset[key]) == "number"):
