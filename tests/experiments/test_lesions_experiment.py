@@ -41,6 +41,7 @@ def test_lesions_experiment_trains_every_row_and_reports_paired_differences(tmp_
     oc = json.loads((run / "seg-oc-s0" / "results.json").read_text())["training_set"]
     assert real_edited["samples_seen"] == oc["samples_seen"]  # every row sees the same number of samples ...
     assert real_edited["epoch_order"] == "grouped" and oc["epoch_order"] == "pool"  # ... real + edited in OC-TS's order
+    assert real_edited["epoch_scale"] == oc["epoch_scale"] == 1.0
     one = json.loads((run / "seg-edits-s1" / "results.json").read_text())
     assert one["seed"] == 1 and one["training_set"]["synthetic_images"] == 4 and one["training_set"]["samples_seen"] == 8
     table = seeds_table(run, json.loads((run / "experiment.json").read_text())["settings"], "infection")

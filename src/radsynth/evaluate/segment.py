@@ -189,7 +189,7 @@ def evaluate_segmentation(
                 "ids": pool.ids if len(pool.ids) <= 20 else pool.ids[:20] + [f"... {len(pool.ids) - 20} more"],
                 "ids_sha256": ids_sha,
                 "samples_per_epoch": method.samples_per_epoch,
-                "epoch_scale": method.samples_per_epoch / (config.samples_per_epoch or pool.reference_size),
+                "epoch_scale": method.epoch_scale,
                 "epoch_order": config.epoch_order,
                 "epochs": config.epochs,
                 "batch": config.batch,

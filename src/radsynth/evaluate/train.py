@@ -68,8 +68,8 @@ class SegmenterMethod:
         self.images = pool.images.to(device)
         self.labels = pool.labels.to(device)
         self.groups = epoch_groups(pool, config.epoch_order)
-        scale = 1.0 if self.groups is not None else pool.epoch_scale  # grouped: the groups are drawn as OC-TS draws its slices
-        self.samples_per_epoch = round((config.samples_per_epoch or pool.reference_size) * scale)
+        self.epoch_scale = 1.0 if self.groups is not None else pool.epoch_scale  # grouped: the groups are drawn as OC-TS draws its slices
+        self.samples_per_epoch = round((config.samples_per_epoch or pool.reference_size) * self.epoch_scale)
         self.steps_per_epoch = steps_per_epoch(self.samples_per_epoch, config.batch)
         self.total_steps = config.epochs * self.steps_per_epoch
         torch.manual_seed(config.seed)  # from scratch (3.3.2); initialisation is part of the run's reproducibility

@@ -33,9 +33,8 @@ def add_report_parser(sub: argparse._SubParsersAction, text: str) -> None:
 
 
 def run_experiment_verb(args: argparse.Namespace) -> int:
-    from radsynth.experiments.run import run_experiment
-
     from radsynth.config import parse_set
+    from radsynth.experiments.run import run_experiment
 
     overrides = parse_set(args.set)
     if args.classify_data:

@@ -63,15 +63,16 @@ def run_experiment(
         raise InputError("--preset", f"unknown preset '{preset}' for {name} (choose from {', '.join(spec.presets)})")
     if not Path(data).exists():
         raise InputError(data, "does not exist")
-    unknown = sorted(set(overrides or {}) - set(spec.presets[preset]))
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(spec.presets[preset]))
     if unknown:
         option = "--classify-data" if unknown == ["classify_data"] else "--set"
         raise InputError(option, f"{name} has no setting {', '.join(unknown)} (it has {', '.join(sorted(spec.presets[preset]))})")
-    extra = (overrides or {}).get("classify_data")
+    extra = overrides.get("classify_data")
     if extra is not None and not Path(extra).exists():
         raise InputError(extra, "does not exist")
-    check_kinds(spec.presets[preset], dict(overrides or {}))
-    settings = merge(spec.presets[preset], dict(overrides or {}))
+    check_kinds(spec.presets[preset], overrides)
+    settings = merge(spec.presets[preset], overrides)
     check_segment_settings(settings)
     record = {"experiment": name, "data": str(Path(data).resolve()), "preset": preset, "seed": seed, "settings": settings}
     start_run(out, record, force)
@@ -106,7 +107,7 @@ def check_kinds(preset: Mapping[str, Any], overrides: Mapping[str, Any], where: 
         if value is None or key not in preset or preset[key] is None:  # None: the setting off or unlimited
             continue
         name = f"{where}{key}"
-        if _kind(value) != _kind(preset[key]) and not (_kind(value) == "number" and _kind(preset[key]) == "number"):
+        if _kind(value) != _kind(preset[key]):
             raise InputError("--set", f"{name} must be a {_kind(preset[key])} like the preset's {preset[key]!r}, got {value!r}")
         if isinstance(value, Mapping):
             check_kinds(preset[key], value, f"{name}.")
