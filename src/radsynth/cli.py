@@ -68,6 +68,8 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     prepare.add_argument("--out", type=Path, required=True)
     prepare.add_argument("--size", type=_positive_int, default=256, help="output side in pixels (default 256)")
     prepare.add_argument("--split", default=None, help="TRAIN,VAL,TEST fractions (default: the source's own split, else 0.7,0.1,0.2)")
+    prepare.add_argument("--test-patients", default=None, help="hold out these patients (comma-separated) as the test split; the others "
+                         "go to train, or train / val in --split's ratio")
     prepare.add_argument("--seed", type=int, default=0)
     prepare.add_argument("--fit", default="pad", help="pad (default), crop or stretch non-square images")
     prepare.add_argument("--intensity", default="auto", help="auto (default), hu, percentile or range")
@@ -230,6 +232,7 @@ def _run_data(args: argparse.Namespace) -> int:
         options = PrepareOptions(
             size=args.size,
             fractions=parse_fractions(args.split) if args.split else None,
+            test_patients=tuple(p.strip() for p in (args.test_patients or "").split(",") if p.strip()),
             seed=args.seed,
             fit=args.fit,
             intensity=intensity,

@@ -43,3 +43,37 @@ def test_parse_fractions(text, expected):
 def test_parse_fractions_rejects(text):
     with pytest.raises(InputError, match="--split"):
         parse_fractions(text)
+
+
+def test_named_test_patients_are_held_out_and_the_rest_split_by_ratio():
+    from radsynth.data.prepare import named_test_split
+
+    patients = [f"P{i}" for i in range(6)]
+    assignment, how = named_test_split(patients, ("P4",), None, seed=0)
+    assert assignment["P4"] == "test" and all(assignment[p] == "train" for p in patients if p != "P4")
+    assert "P4" in how
+    assignment, _ = named_test_split(patients, ("P1", "P2"), {"train": 0.6, "val": 0.2, "test": 0.2}, seed=0)
+    assert [p for p in patients if assignment[p] == "test"] == ["P1", "P2"]
+    assert sorted(assignment[p] for p in patients if p not in ("P1", "P2")) == ["train", "train", "train", "val"]  # 3 : 1
+
+
+@pytest.mark.parametrize("test, message", [(("P9",), "no patient P9"), (("P0", "P1"), "none is left to train on")])
+def test_named_test_patients_refuse_unknown_or_all(test, message):
+    from radsynth.data.prepare import named_test_split
+
+    with pytest.raises(InputError, match=message):
+        named_test_split(["P0", "P1"], test, None, seed=0)
+
+
+def test_prepare_cli_holds_out_the_named_patient(nifti_pair_dir, tmp_path, cli):
+    import csv
+    import json
+
+    result = cli("data", "prepare", str(nifti_pair_dir), "--out", str(tmp_path / "set"), "--size", "16", "--test-patients", "PB")
+    assert result.code == 0 and "test patients named (PB)" in result.out
+    rows = list(csv.DictReader(open(tmp_path / "set" / "manifest.csv")))
+    assert {(r["patient"], r["split"]) for r in rows} == {("PA", "train"), ("PB", "test")}
+    record = json.loads((tmp_path / "set" / "dataset.json").read_text())
+    assert record["provenance"]["config"]["test_patients"] == ["PB"] and "PB" in record["split"]
+    result = cli("data", "prepare", str(nifti_pair_dir), "--out", str(tmp_path / "bad"), "--test-patients", "PZ")
+    assert result.code != 0 and "no patient PZ" in result.err and not (tmp_path / "bad").exists()

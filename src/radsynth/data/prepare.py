@@ -29,10 +29,12 @@ DTYPE_MAX = {"uint8": 255, "uint16": 65535, "radsynth": 65535}
 
 @dataclass(frozen=True)
 class PrepareOptions:
-    """How to prepare. ``fractions=None`` keeps the source's own split when every unit has one."""
+    """How to prepare. ``fractions=None`` keeps the source's own split when every unit has one; ``test_patients``
+    names the held-out patients (the others are split train / val by ``fractions``' ratio)."""
 
     size: int = 256
     fractions: dict[str, float] | None = None
+    test_patients: tuple[str, ...] = ()
     seed: int = 0
     fit: str = "pad"
     intensity: IntensitySpec | None = None
@@ -50,6 +52,8 @@ class PrepareOptions:
 
 def assign_splits(source: Source, options: PrepareOptions) -> tuple[dict[str, str], str]:
     """patient -> split, and a sentence saying how it was decided."""
+    if options.test_patients:
+        return named_test_split(source.patients, options.test_patients, options.fractions, options.seed)
     given = {u.patient: u.split for u in source.units}
     if options.fractions is None and all(s in SPLIT_NAMES for s in given.values()):
         return dict(given), "split given by the source"
@@ -57,6 +61,25 @@ def assign_splits(source: Source, options: PrepareOptions) -> tuple[dict[str, st
     strata = {u.patient: u.klass for u in source.units if u.klass is not None} or None
     how = f"patient-level split {fractions} with seed {options.seed}" + (", stratified by class" if strata else "")
     return split_patients(source.patients, fractions, options.seed, strata), how
+
+
+def named_test_split(patients: list[str], test: tuple[str, ...], fractions: dict[str, float] | None, seed: int) -> tuple[dict[str, str], str]:
+    """patient -> split with the ``test`` patients held out and the others split train / val in ``fractions``' ratio
+    (default all train); refuses an unknown name or a split that leaves no training patient."""
+    known = sorted(set(patients))
+    unknown = [name for name in test if name not in known]
+    if unknown:
+        raise InputError("--test-patients", f"no patient {', '.join(unknown)} in the source (its patients: {', '.join(known)})")
+    rest = [p for p in known if p not in test]
+    if not rest:
+        raise InputError("--test-patients", f"every patient ({', '.join(known)}) is held out: none is left to train on")
+    train, val = (fractions or {"train": 1.0}).get("train", 0.0), (fractions or {}).get("val", 0.0)
+    if train <= 0:
+        raise InputError("--split", "with --test-patients the split needs a train fraction above 0")
+    assignment = split_patients(rest, {"train": train / (train + val), "val": val / (train + val), "test": 0.0}, seed)
+    assignment.update({name: "test" for name in test})
+    how = f"test patients named ({', '.join(test)}); the others " + (f"split train / val {train:g} : {val:g} with seed {seed}" if val else "train")
+    return assignment, how
 
 
 def _keep(raw: RawSlice, keep: str) -> bool:
@@ -159,6 +182,7 @@ def _dataset_info(source: Source, options: PrepareOptions, spec: IntensitySpec, 
         "keep": options.keep,
         "intensity": asdict(spec),
         "fractions": options.fractions,
+        "test_patients": list(options.test_patients),
         **options.extra,
     }
     return {
