@@ -66,9 +66,41 @@ def test_experiment_set_overrides_the_segmenter_and_refuses_unknown_keys_before_
     assert settings["edits"] == 64  # untouched settings keep the preset's values
     assert main(common + ["--set", "segment.class_weights=[0.1,1,5]"]) == 2
     assert "different settings" in capsys.readouterr().err
+    record = json.loads((run / "experiment.json").read_text())  # a folder started before a setting was added to the preset ...
+    del record["settings"]["edits"]
+    (run / "experiment.json").write_text(json.dumps(record))
+    assert main(common + ["--set", "segment.class_weights=[1,1,1]", "--set", "seeds=[0]"]) == 0  # ... resumes at its preset value
+    assert main(common + ["--set", "segment.class_weights=[1,1,1]", "--set", "seeds=[0]", "--set", "edits=8"]) == 2  # not at another
+    assert "different settings" in capsys.readouterr().err
     bad = ["experiment", "lesions", "--data", str(tmp_path / "ct"), "--out", str(tmp_path / "bad"), "--set"]
     for value, message in [("segment.widths=3", "unknown key(s) widths"), ("stepz=3", "no setting stepz"),
                            ("seeds=0", "seeds must be a list"), ("segment=3", "segment must be a mapping"),
                            ("segment.class_weights=[1,1,-1]", "non-negative"), ("segment.epoch_order=grouped", "chosen per row")]:
         assert main(bad + [value]) == 2
         assert message in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_real_plus_edited_takes_every_edited_copy_when_some_slices_have_none(phantom_prepared, tmp_path):
+    """Whole CT volumes have slices without lung, which get no lesion and so no edited copy: the real + edited row
+    adds the copies there are (add:P with P = copies / real slices), not 1.0, which would ask for more than exist."""
+    import csv
+    import shutil
+
+    from radsynth.evaluate.protocols import parse_spec
+    from radsynth.experiments.common import DATA_RECORD
+    from radsynth.experiments.lesions import _spec
+
+    run = tmp_path / "run"
+    (run / "prepare").mkdir(parents=True)
+    (run / "prepare" / DATA_RECORD).write_text(json.dumps({"prepared": str(phantom_prepared)}))
+    edited = run / "edit-real-add" / "set"
+    shutil.copytree(phantom_prepared, edited)
+    with open(edited / "manifest.csv") as f:
+        rows = list(csv.DictReader(f))
+    train = [r for r in rows if r["split"] == "train"]
+    with open(edited / "manifest.csv", "w", newline="") as f:  # one training slice without its edited copy
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(train[1:])
+    spec = parse_spec(_spec(run, "real-edited"))
+    assert spec.kind == "add" and round(spec.fraction * len(train)) == len(train) - 1

@@ -11,7 +11,8 @@ samples (CoSinGAN 3.3.1), are tested on the real held-out patients, for every se
   ``edits`` copies, so the copies do not all repeat A's lesions;
 * CoSinGAN on real masks / on layouts (``cosingan``: True): CoSinGAN trained on slice A rendering every
   training mask, or layouts drawn for every training lung (``radsynth data layouts``);
-* real + edited: every real training slice, plus a copy of each with new lesions (``add:1.0``), drawn in
+* real + edited: every real training slice, plus a copy of each with new lesions (``add:P``, P = 1.0 when
+  every training slice shows lung: a slice without lung has no copy), drawn in
   OC-TS's order (``epoch_order=grouped``: each real slice when OC-TS draws it, as itself or its copy);
 * OC-TS: every real training slice.
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from radsynth.atomic import atomic_write_text
 from radsynth.config import build_config
 from radsynth.data.representative import auto_slice
+from radsynth.data.slices import SliceSet
 from radsynth.evaluate.config import PRESETS as SEGMENT_PRESETS
 from radsynth.evaluate.config import SegmentConfig
 from radsynth.evaluate.segment import evaluate_segmentation, read_results
@@ -110,7 +112,11 @@ def _spec(run_dir: Path, suffix: str) -> str:
     if suffix == "oc":
         return "oc"
     path = Path(run_dir) / sets[suffix] / "set"
-    return f"add:1.0:{path}" if suffix in REAL_PLUS else f"synth:{path}"
+    if suffix not in REAL_PLUS:
+        return f"synth:{path}"
+    # every edited copy: one per real training slice with lung (a slice without lung gets no lesion and no copy)
+    share = len(SliceSet(path, cache=False)) / len(SliceSet(prepared_set(run_dir), split="train", cache=False))
+    return f"add:{share:.6f}:{path}"
 
 
 def _segment_stage(suffix: str, name: str, settings: dict, seed: int, device: str):

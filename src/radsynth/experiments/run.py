@@ -75,7 +75,7 @@ def run_experiment(
     settings = merge(spec.presets[preset], overrides)
     check_segment_settings(settings)
     record = {"experiment": name, "data": str(Path(data).resolve()), "preset": preset, "seed": seed, "settings": settings}
-    start_run(out, record, force)
+    start_run(out, record, force, defaults=spec.presets[preset])
     console.print(f"[bold]{spec.title}[/] -> {out}")
     stages = spec.stages(Path(data), settings, seed, device)
     if only:

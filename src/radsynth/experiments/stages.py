@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 
 from radsynth.atomic import atomic_write_text
+from radsynth.config import merge
 from radsynth.errors import InputError
 from radsynth.provenance import provenance
 
@@ -54,12 +55,14 @@ def is_done(run_dir: Path, name: str) -> bool:
     return (Path(run_dir) / name / DONE).exists()
 
 
-def start_run(run_dir: Path, record: dict, force: bool = False) -> None:
-    """Write (or check) ``experiment.json``: a run directory is resumed only with the same experiment and settings."""
+def start_run(run_dir: Path, record: dict, force: bool = False, defaults: dict | None = None) -> None:
+    """Write (or check) ``experiment.json``: a run directory is resumed only with the same experiment and settings
+    (a setting the recorded ones lack, added to the preset since, reads its preset value ``defaults``)."""
     run_dir = Path(run_dir)
     path = run_dir / RECORD
     if path.exists() and not force:
         previous = json.loads(path.read_text(encoding="utf-8"))
+        previous["settings"] = merge(defaults or {}, previous.get("settings") or {})
         for key in ("experiment", "settings"):
             if previous.get(key) != record.get(key):
                 raise InputError(path, f"this run directory was started with a different {key}; use another --out or --force")
