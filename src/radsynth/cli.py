@@ -157,6 +157,8 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--diversify", default="none", help="none, dropout (AD), rc (randomized conditions, cosingan) or fusion (IF, with --fuse-with)")
     synth.add_argument("--fuse-with", type=Path, default=None, metavar="RUN2", help="second run for --diversify fusion")
+    synth.add_argument("--fusion", default="blend", choices=("blend", "detail"), help="with --diversify fusion: blend (eq. 11, default) "
+                       "or detail (low frequencies blended, fine texture from one of the two images)")
     synth.add_argument("--augment", default="none", help="warp each condition (with its real image) first: none (default), weak, strong or jiang (Jiang et al. III-D)")
     synth.add_argument("--export", choices=("dicom", "nifti"), default=None,
                        help="also write the set as DICOM or NIfTI files marked SYNTHETIC, with no patient data, into OUT/export-FORMAT")
@@ -385,10 +387,10 @@ def _run_synth(args: argparse.Namespace) -> int:
     if args.diversify == "fusion":
         if args.fuse_with is None:
             raise InputError("--fuse-with", "--diversify fusion needs a second run (--fuse-with RUN2)")
-        synthesizer = FusedSynthesizer(synthesizer, load_synthesizer(args.fuse_with, args.device))
-        model_name = f"fusion({record['method']},{read_run(args.fuse_with)['method']})"
-    elif args.fuse_with is not None:
-        raise InputError("--fuse-with", "only goes with --diversify fusion")
+        synthesizer = FusedSynthesizer(synthesizer, load_synthesizer(args.fuse_with, args.device), mode=args.fusion)
+        model_name = f"fusion{'' if args.fusion == 'blend' else '-' + args.fusion}({record['method']},{read_run(args.fuse_with)['method']})"
+    elif args.fuse_with is not None or args.fusion != "blend":
+        raise InputError("--fuse-with" if args.fuse_with is not None else "--fusion", "only goes with --diversify fusion")
     split = None if args.split in (None, "all") else args.split
     conditions = SliceSet(args.conditions, split=split, cache=False)
     if not any(row["label"] and bool((conditions[i][1] > 0).any()) for i, row in enumerate(conditions.rows)):  # stops at the first non-empty one

@@ -273,6 +273,14 @@ def test_synth_cli_writes_k_per_condition_with_fusion(cli, two_runs, phantom_pre
         assert synthetic.rows[i]["diversifier"] == "fusion" and synthetic.rows[i]["model"] == "fusion(cosingan,cosingan)"
     missing = cli("synth", runs[0], "--conditions", phantom_prepared64, "--out", tmp_path / "x", "--diversify", "fusion")
     assert missing.code == 2 and "--fuse-with" in missing.err
+    detail = cli("synth", runs[0], "--conditions", phantom_prepared64, "--out", tmp_path / "detail", "--split", "test", "--limit", "3",
+                 "--diversify", "fusion", "--fuse-with", runs[1], "--fusion", "detail", "--device", "cpu")
+    assert detail.code == 0, detail.err
+    kept_detail = SliceSet(tmp_path / "detail")
+    assert kept_detail.rows[0]["model"] == "fusion-detail(cosingan,cosingan)"
+    assert not torch.equal(kept_detail[0][0], synthetic[0][0]) and torch.equal(kept_detail[0][1], synthetic[0][1])  # same condition, other image
+    alone = cli("synth", runs[0], "--conditions", phantom_prepared64, "--out", tmp_path / "y", "--fusion", "detail")
+    assert alone.code == 2 and "only goes with --diversify fusion" in alone.err
 
 
 def test_carry_over_copies_the_outer_blocks_of_a_one_block_deeper_net():

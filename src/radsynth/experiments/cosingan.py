@@ -73,6 +73,7 @@ QUICK: dict[str, Any] = {
     "classify_sizes": [64, 128],  # Table 2 at half the CoSinGAN size, Table 3 at its full size (as 256 / 512)
     "classify_data": None,
     "synth_limit": 400, "quality_preset": "quick",
+    "fusion": "blend",  # IF-STS: eq. 11 (blend) or radsynth's detail-keeping variant (radsynth.synth.diversify)
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -83,7 +84,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "classify_preset": "cosingan", "classify": {}, "classifiers": ["resnet18", "resnet50"],
         "classify_sizes": [256, 512],  # 3.3.1: Table 2 at 256 px, Table 3 at 512 px
         "classify_data": None,  # a second set for Tables 2-3 (None: the main set)
-        "synth_limit": None, "quality_preset": "default",
+        "synth_limit": None, "quality_preset": "default", "fusion": "blend",
     },
     "quick": QUICK,
     # CPU, 128 px, about 85 min on 2 cores split into two processes with --only (measured on ct-ma20: each pyramid
@@ -124,10 +125,10 @@ def chosen(run_dir: Path, tag: str = "") -> dict:
     return read_json(Path(run_dir) / f"{tag}choose-slices" / "slices.json")
 
 
-def _synth_stage(runs: list[str], diversify: str, limit: int | None, seed: int, device: str, tag: str = ""):
+def _synth_stage(runs: list[str], diversify: str, limit: int | None, seed: int, device: str, tag: str = "", fusion: str = "blend"):
     def run(ctx: StageContext) -> None:
         models = [load_synthesizer(ctx.stage(r), device) for r in runs]
-        model = models[0] if len(models) == 1 else FusedSynthesizer(*models)
+        model = models[0] if len(models) == 1 else FusedSynthesizer(*models, mode=fusion)
         name = model.name if len(models) == 1 else "fusion"
         synthesize_set(model, name, model.output_size, prepared_set(ctx.run_dir, f"{tag}prepare"), ctx.folder / "set", split="train",
                        seed=seed, diversify=diversify, limit=limit, force=True)
@@ -245,7 +246,7 @@ def _cosingan_stages(data: Path, settings: dict, seed: int, device: str, tag: st
     out += [
         Stage(f"{tag}synth-o-sts", _synth_stage([a], "none", limit, seed, device, tag), f"O-STS: CoSinGAN A on every training condition{of}"),
         Stage(f"{tag}synth-rc-sts", _synth_stage([a], "rc", limit, seed, device, tag), f"RC-STS: randomized conditions{of}"),
-        Stage(f"{tag}synth-if-sts", _synth_stage([a, b], "fusion", limit, seed, device, tag), f"IF-STS: image fusion of A and B{of}"),
+        Stage(f"{tag}synth-if-sts", _synth_stage([a, b], "fusion", limit, seed, device, tag, settings["fusion"]), f"IF-STS: image fusion of A and B{of}"),
     ]
     return out
 
