@@ -32,7 +32,7 @@ import torch
 from radsynth.quality.fidelity import fidelity, ratios
 from radsynth.quality.sets import load_set
 
-MEASURES = ("ggo_minus_lung", "consolidation_minus_lung", "lung_hf_energy")
+MEASURES = ("ggo_minus_lung", "consolidation_minus_lung", "lung_hf_energy", "ggo_minus_lung_within", "consolidation_minus_lung_within")
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
@@ -91,7 +91,7 @@ def largest_scale_psnr(row: dict) -> float:
 def table(rows: list[dict], diversify: list[str]) -> str:
     head = "| variant | settings | train CPU min | train wall min | recon PSNR (largest scale, dB) |"
     for d in diversify:
-        head += f" {d}: GGO-lung / cons-lung / lung HF (x real) |"
+        head += f" {d}: GGO-lung / cons-lung / lung HF / within images: GGO-lung / cons-lung (x real) |"
     lines = [head, "|" + "---|" * (5 + len(diversify))]
     for row in rows:
         cells = [row["name"], " ".join(row["settings"]) or "(preset)", f"{row['train_cpu_min']:.1f}", f"{row['train_wall_min']:.1f}",

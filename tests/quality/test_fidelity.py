@@ -58,3 +58,22 @@ def test_a_set_without_consolidation_has_no_consolidation_offset():
     labels = torch.where(labels == 3, torch.ones_like(labels), labels)
     measured = fidelity(images, labels)
     assert math.isnan(measured["consolidation"]) and math.isnan(measured["consolidation_minus_lung"])
+
+
+def test_within_image_offsets_are_not_fooled_by_two_lung_levels():
+    """Two images: A (lung 0.4, GGO 0.5) and B (lung 0.2, no GGO, twice the lung). Pooled, GGO - lung compares A's GGO
+    with both lungs; within images it is A's own 0.1."""
+    labels = torch.zeros((2, 8, 8), dtype=torch.int64)
+    labels[0, 2:6, 2:6] = 1
+    labels[0, 3, 3] = 2
+    labels[1, 1:7, 1:7] = 1
+    unit = torch.full((2, 8, 8), 0.9)
+    unit[0][labels[0] == 1] = 0.4
+    unit[0, 3, 3] = 0.5
+    unit[1][labels[1] == 1] = 0.2
+    measured = fidelity((unit * 2 - 1)[:, None], labels)
+    pooled_lung = (15 * 0.4 + 36 * 0.2) / 51
+    assert measured["ggo_minus_lung"] == pytest.approx(0.5 - pooled_lung, abs=1e-6)
+    assert measured["ggo_minus_lung_within"] == pytest.approx(0.1, abs=1e-6)
+    assert measured["infection_minus_lung_within"] == pytest.approx(0.1, abs=1e-6)
+    assert math.isnan(measured["consolidation_minus_lung_within"])

@@ -154,14 +154,16 @@ def fidelity_table(results: dict[str, Any]) -> str:
     ref = results["reference"].get("fidelity")
     if not ref:
         return "No label maps in the real reference: no fidelity measures."
-    lines = ["| Set | GGO - lung | consolidation - lung | infection - lung | lung texture (HF energy) |", "|---|---|---|---|---|"]
+    lines = ["| Set | GGO - lung | consolidation - lung | infection - lung | lung texture (HF energy) | GGO - lung, within images "
+             "| consolidation - lung, within images |", "|---|---|---|---|---|---|---|"]
 
     def cell(value: float | None, ratio: float | None) -> str:
         if value is None or value != value:
             return DASH
         return f"{value:.3f}" + ("" if ratio is None or ratio != ratio else f" ({ratio:.2f} x)")
 
-    keys = ("ggo_minus_lung", "consolidation_minus_lung", "infection_minus_lung", "lung_hf_energy")
+    keys = ("ggo_minus_lung", "consolidation_minus_lung", "infection_minus_lung", "lung_hf_energy", "ggo_minus_lung_within",
+            "consolidation_minus_lung_within")
     lines.append("| Real (reference) | " + " | ".join(cell(ref.get(k), None) for k in keys) + " |")
     for s in results["sets"]:
         fid = s.get("fidelity")
