@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from radsynth import __version__
 from radsynth.errors import InputError, NonFiniteLoss
 from radsynth.lesions import BURDENS, EDITS
+from radsynth.synth import FUSIONS
 
 if TYPE_CHECKING:
     from radsynth.synth.translator import Translator
@@ -157,7 +158,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--diversify", default="none", help="none, dropout (AD), rc (randomized conditions, cosingan) or fusion (IF, with --fuse-with)")
     synth.add_argument("--fuse-with", type=Path, default=None, metavar="RUN2", help="second run for --diversify fusion")
-    synth.add_argument("--fusion", default="blend", choices=("blend", "detail"), help="with --diversify fusion: blend (eq. 11, default) "
+    synth.add_argument("--fusion", default="blend", choices=FUSIONS, help="with --diversify fusion: blend (eq. 11, default) "
                        "or detail (low frequencies blended, fine texture from one of the two images)")
     synth.add_argument("--augment", default="none", help="warp each condition (with its real image) first: none (default), weak, strong or jiang (Jiang et al. III-D)")
     synth.add_argument("--export", choices=("dicom", "nifti"), default=None,

@@ -73,7 +73,8 @@ def named_test_split(patients: list[str], test: tuple[str, ...], fractions: dict
     rest = [p for p in known if p not in test]
     if not rest:
         raise InputError("--test-patients", f"every patient ({', '.join(known)}) is held out: none is left to train on")
-    train, val = (fractions or {"train": 1.0}).get("train", 0.0), (fractions or {}).get("val", 0.0)
+    fractions = fractions or {"train": 1.0}
+    train, val = fractions.get("train", 0.0), fractions.get("val", 0.0)
     if train <= 0:
         raise InputError("--split", "with --test-patients the split needs a train fraction above 0")
     assignment = split_patients(rest, {"train": train / (train + val), "val": val / (train + val), "test": 0.0}, seed)

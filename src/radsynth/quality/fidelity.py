@@ -36,9 +36,9 @@ def _mean(values: Tensor) -> float:
     return float(values.double().mean()) if values.numel() else math.nan
 
 
-def _within_offset(unit: Tensor, labels: Tensor, region: Tensor) -> float:
-    """Mean over images of (region mean - healthy-lung mean of the same image), weighted by region pixels."""
-    lung = labels == 1
+def _within_offset(unit: Tensor, lung: Tensor, region: Tensor) -> float:
+    """Mean over images of (region mean - healthy-lung mean of the same image), weighted by region pixels;
+    ``lung`` and ``region`` (N, S, S) masks."""
     n_region, n_lung = region.sum((1, 2)).double(), lung.sum((1, 2)).double()
     weight = n_region * (n_lung > 0)
     if float(weight.sum()) == 0:
@@ -65,7 +65,7 @@ def fidelity(images: Tensor, labels: Tensor) -> dict[str, Any]:
     for key, cls in zip(OFFSETS, ("ggo", "consolidation", "infection")):
         out[key] = means[cls] - means["lung"]
     for key, region in zip(WITHIN, (labels == 2, labels == 3, labels >= 2)):
-        out[key] = _within_offset(unit, labels, region)
+        out[key] = _within_offset(unit, healthy, region)
     out["pixels"] = {"lung": int(healthy.sum()), "ggo": int((labels == 2).sum()), "consolidation": int((labels == 3).sum()),
                      "lung_texture": int(inner.sum())}
     return out

@@ -20,15 +20,14 @@ import hashlib
 from pathlib import Path
 
 import torch
-
 from monai.networks.layers import GaussianFilter
 
 from radsynth.data.labels import CONDITION_GREY_LEVELS, TYPED_CONDITION_GREY_LEVELS, to_categories
 from radsynth.errors import InputError
+from radsynth.synth import FUSIONS
 from radsynth.synth.base import Synthesizer
 
 RC_DELTAS = (16.0, 16.0, 32.0)  # CoSinGAN section 3.2.4: δb, δl, δi
-FUSIONS = ("blend", "detail")  # blend: eq. 11 as printed; detail: low frequencies blended, detail from one image
 
 
 def detail_fusion(first: torch.Tensor, second: torch.Tensor, zeta: torch.Tensor, pick: torch.Tensor) -> torch.Tensor:
