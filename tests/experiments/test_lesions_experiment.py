@@ -25,7 +25,8 @@ MINI = {
 def test_lesions_experiment_trains_every_row_and_reports_paired_differences(tmp_path, preset):
     phantom.write_ct_phantom(tmp_path / "ct", 4, 6, 64, 0)
     run = tmp_path / "run"
-    page = run_experiment("lesions", tmp_path / "ct", run, preset, MINI, console=QUIET)
+    gap = 2.0 if preset == "full" else 0.0
+    page = run_experiment("lesions", tmp_path / "ct", run, preset, {**MINI, "pleura_gap": gap}, console=QUIET)
     done = {p.parent.name for p in run.glob(f"*/{DONE}")}
     rows = ["sin", "paste", "edits", "replace", "real-edited", "oc"] + (["cosingan-masks", "cosingan-layouts"] if preset == "full" else [])
     assert {f"seg-{r}-s{s}" for r in rows for s in (0, 1)} <= done
@@ -33,6 +34,9 @@ def test_lesions_experiment_trains_every_row_and_reports_paired_differences(tmp_
     slice_a = json.loads((run / "choose-slice" / "slice.json").read_text())["a"]
     edits = SliceSet(run / "edit-one-add" / "set")
     assert len(edits) == 4 and {r["condition_id"] for r in edits.rows} == {slice_a}
+    assert edits.info["pleura_gap"] == SliceSet(run / "edit-real-add" / "set").info["pleura_gap"] == gap  # the setting reaches the edits
+    if preset == "full":
+        assert SliceSet(run / "layouts" / "set").info["pleura_gap"] == gap  # ... and the layouts
     train = SliceSet(run / "prepare" / "set", "train")
     test_patients = set(SliceSet(run / "prepare" / "set", "test").patients)
     real_edited = json.loads((run / "seg-real-edited-s0" / "results.json").read_text())["training_set"]

@@ -100,6 +100,23 @@ def test_data_layouts_keep_the_lung_and_draw_new_infection(cli, lesion_run, phan
     assert not np.array_equal(same_slice[0], same_slice[1]) and not np.array_equal(same_slice[1], same_slice[2])
 
 
+def test_data_layouts_with_a_pleura_gap_keep_lesions_off_the_border_and_record_it(cli, lesion_run, phantom_prepared64, tmp_path):
+    from scipy import ndimage
+
+    out = tmp_path / "gap"
+    result = cli("data", "layouts", "--lungs", phantom_prepared64, "--model", lesion_run, "--out", out, "--pleura-gap", "4")
+    assert result.code == 0, result.err
+    layouts = SliceSet(out)
+    assert layouts.info["pleura_gap"] == 4.0 and layouts.info["config"]["pleura_gap"] == 4.0
+    drawn = 0
+    for i in range(len(layouts)):
+        label = layouts[i][1].numpy()
+        depth = ndimage.distance_transform_edt(label >= 1)
+        assert np.all(depth[label >= 2] > 2.0)  # 4 px at 128 px = 2 px on these 64 px slices
+        drawn += bool((label >= 2).any())
+    assert drawn >= len(layouts) // 2
+
+
 def test_bad_input_is_named(cli, lesion_run, phantom_prepared64, tmp_path):
     healthy = SliceSet(phantom_prepared64, split="train")
     no_infection = next((r["id"] for i, r in enumerate(healthy.rows) if not (healthy[i][1] >= 2).any() and (healthy[i][1] >= 1).any()), None)
@@ -121,4 +138,10 @@ def test_bad_input_is_named(cli, lesion_run, phantom_prepared64, tmp_path):
     assert result.code == 2 and "--burden" in result.err and "only applies to lesion runs" in result.err
     result = cli("synth", lesion_run, "--edit", "remove", "--burden", "same", "--images", phantom_prepared64, "--out", tmp_path / "z")
     assert result.code == 2 and "applies to --edit add and replace" in result.err
+    result = cli("synth", fake, "--conditions", phantom_prepared64, "--pleura-gap", "3", "--out", tmp_path / "w")
+    assert result.code == 2 and "--pleura-gap" in result.err and "only applies to lesion runs" in result.err
+    result = cli("synth", lesion_run, "--edit", "paste", "--pleura-gap", "3", "--images", phantom_prepared64, "--out", tmp_path / "z")
+    assert result.code == 2 and "--pleura-gap" in result.err and "applies to --edit add and replace" in result.err
+    result = cli("data", "layouts", "--lungs", phantom_prepared64, "--model", lesion_run, "--pleura-gap", "-2", "--out", tmp_path / "z")
+    assert result.code == 2 and "--pleura-gap" in result.err and "must be a distance" in result.err
     assert not (tmp_path / "z").exists() and not (tmp_path / "w").exists()

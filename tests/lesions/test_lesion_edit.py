@@ -254,3 +254,33 @@ def test_a_burden_applies_only_to_new_lesions(phantom_prepared64):
     for mode, burden, words in (("paste", "same", "applies to --edit add and replace"), ("add", "most", "unknown burden")):
         with pytest.raises(InputError, match=words):
             edit_one(mode, image, label, _model(), [], np.random.default_rng(0), burden=burden)
+
+
+def test_a_pleura_gap_keeps_new_lesions_off_the_lung_border(phantom_prepared64):
+    from radsynth.lesions.run import edit_one
+
+    model = _model()
+    touching = 0
+    for k, (image, label) in enumerate(_slices(phantom_prepared64)):
+        depth = ndimage.distance_transform_edt(label >= 1)  # px from the lung's border (64 px slices: the gap x 0.5)
+        plain = sample_layout(label, model, np.random.default_rng(k)).labels
+        touching += int(((plain > 0) & (depth <= 1.5)).sum()) > 0  # peripheral lesions: without a gap they reach the border
+        for mode in ("add", "replace"):
+            edited, new_label = edit_one(mode, image, label, model, [], np.random.default_rng(k), pleura_gap=3.0)
+            new = (new_label >= 2) & ((label < 2) if mode == "add" else True)
+            assert np.all(depth[new] > 1.5), (k, mode, depth[new].min())
+        # with a burden too (replace keeps the slice's amount of infection inside the smaller room)
+        gapped = sample_layout(label, model, np.random.default_rng(k), burden=0.1 * (label >= 1).sum(), pleura_gap=3.0).labels
+        assert np.all(depth[gapped > 0] > 1.5)
+    assert touching >= 3
+
+
+def test_a_pleura_gap_applies_only_to_new_lesions_and_must_be_a_distance(phantom_prepared64):
+    from radsynth.errors import InputError
+    from radsynth.lesions.run import edit_one
+
+    image, label = _slices(phantom_prepared64)[0]
+    for mode, gap, words in (("paste", 3.0, "applies to --edit add and replace"), ("remove", 3.0, "applies to --edit add and replace"),
+                             ("add", -1.0, "must be a distance"), ("add", float("nan"), "must be a distance")):
+        with pytest.raises(InputError, match=words):
+            edit_one(mode, image, label, _model(), [], np.random.default_rng(0), pleura_gap=gap)

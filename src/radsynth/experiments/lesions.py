@@ -16,6 +16,9 @@ samples (CoSinGAN 3.3.1), are tested on the real held-out patients, for every se
   OC-TS's order (``epoch_order=grouped``: each real slice when OC-TS draws it, as itself or its copy);
 * OC-TS: every real training slice.
 
+``pleura_gap`` (px at 128 px, default 0): new lesions of the add / replace edits and the layouts keep more than
+this from the lung's border (``radsynth.lesions.layout``).
+
 The report gives each row's DSC per seed and its mean, and the paired per-patient difference of
 "real + edited" and "one slice + edits" against their references with a 95 % t-interval over test
 patients (each patient's DSC averaged over seeds first).
@@ -45,11 +48,11 @@ TITLE = "Lesion layouts and lesion editing from one annotated slice (radsynth)"
 
 PRESETS = {
     # CPU: 128 px, the segmenters' quick recipe, three seeds per row (rows are close), no CoSinGAN rows
-    "quick": {"size": 128, "split": {"train": 0.7, "val": 0.0, "test": 0.3}, "edits": 64, "seeds": [0, 1, 2], "cosingan": False,
+    "quick": {"size": 128, "split": {"train": 0.7, "val": 0.0, "test": 0.3}, "edits": 64, "pleura_gap": 0.0, "seeds": [0, 1, 2], "cosingan": False,
               "cosingan_preset": "quick", "cosingan_settings": {}, "synth_limit": 400,
               "segment_preset": "quick", "segment": {}},
     # with the CoSinGAN rows (its quick preset: a 32 -> 128 px pyramid, about 9 min on 2 cores, more under load)
-    "full": {"size": 128, "split": {"train": 0.7, "val": 0.0, "test": 0.3}, "edits": 64, "seeds": [0, 1, 2], "cosingan": True,
+    "full": {"size": 128, "split": {"train": 0.7, "val": 0.0, "test": 0.3}, "edits": 64, "pleura_gap": 0.0, "seeds": [0, 1, 2], "cosingan": True,
              "cosingan_preset": "quick", "cosingan_settings": {}, "synth_limit": 400,
              "segment_preset": "quick", "segment": {}},
 }
@@ -83,14 +86,16 @@ def _edit_stage(mode: str, settings: dict, seed: int, one_slice: bool):
     def run(ctx: StageContext) -> None:
         edit_set(ctx.stage("train-lesions") / "run", prepared_set(ctx.run_dir), ctx.folder / "set", mode, split="train",
                  n_per_image=settings["edits"] if one_slice else 1, seed=seed,
-                 slice_ids=[_slice_a(ctx.run_dir)] if one_slice else None, force=True)
+                 slice_ids=[_slice_a(ctx.run_dir)] if one_slice else None, force=True,
+                 pleura_gap=settings["pleura_gap"] if mode in ("add", "replace") else 0.0)
 
     return run
 
 
-def _layouts(seed: int):
+def _layouts(settings: dict, seed: int):
     def run(ctx: StageContext) -> None:
-        write_layouts(prepared_set(ctx.run_dir), ctx.stage("train-lesions") / "run", ctx.folder / "set", split="train", seed=seed, force=True)
+        write_layouts(prepared_set(ctx.run_dir), ctx.stage("train-lesions") / "run", ctx.folder / "set", split="train", seed=seed, force=True,
+                      pleura_gap=settings["pleura_gap"])
 
     return run
 
@@ -152,7 +157,7 @@ def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> l
         cosingan = {**settings["cosingan_settings"], "seed": seed, "slice_ids": lambda r: [_slice_a(r)]}
         out += [
             Stage("train-cosingan", fit_stage("cosingan", settings["cosingan_preset"], cosingan, device=device), "CoSinGAN on slice A", resumable=True),
-            Stage("layouts", _layouts(seed), "layouts for every training lung"),
+            Stage("layouts", _layouts(settings, seed), "layouts for every training lung"),
             Stage("synth-cosingan-masks", _render(lambda ctx: prepared_set(ctx.run_dir), settings, seed, device), "CoSinGAN renders the real training masks"),
             Stage("synth-cosingan-layouts", _render(lambda ctx: ctx.stage("layouts") / "set", settings, seed, device), "CoSinGAN renders the layouts"),
         ]

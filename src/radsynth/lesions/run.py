@@ -102,31 +102,39 @@ def _run_hash(run: Path) -> str:
     return hashlib.sha256((Path(run) / MODEL_FILE).read_bytes() + (Path(run) / CROPS_FILE).read_bytes()).hexdigest()
 
 
-def _check_burden(mode: str, burden: str) -> None:
+NEW_LESIONS = ("add", "replace", "layout")  # the edits that draw new lesions (``sample_layout``)
+
+
+def _check_new_lesion_options(mode: str, burden: str, pleura_gap: float) -> None:
     if burden not in BURDENS:
         raise InputError("--burden", f"unknown burden '{burden}'; expected one of {', '.join(BURDENS)}")
-    if burden != "model" and mode not in ("add", "replace", "layout"):
-        raise InputError("--burden", f"applies to --edit add and replace (new lesions), not '{mode}'")
+    if not (pleura_gap >= 0 and np.isfinite(pleura_gap)):
+        raise InputError("--pleura-gap", f"must be a distance >= 0 px, got {pleura_gap}")
+    for flag, given in (("--burden", burden != "model"), ("--pleura-gap", pleura_gap > 0)):
+        if given and mode not in NEW_LESIONS:
+            raise InputError(flag, f"applies to --edit add and replace (new lesions), not '{mode}'")
 
 
 def edit_one(mode: str, image: np.ndarray, label: np.ndarray, model: LesionModel, crops: list[LesionCrop],
-             rng: np.random.Generator, margin: int = DEFAULT_MARGIN, burden: str = "model") -> tuple[np.ndarray, np.ndarray]:
+             rng: np.random.Generator, margin: int = DEFAULT_MARGIN, burden: str = "model",
+             pleura_gap: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One edit of one slice: image (H, W) in [-1, 1], label (H, W) -> (image, label). ``mode``: one of EDITS, or
     ``layout`` (``write_layouts``; the same edit as ``replace``: the slice's infection removed, then new lesions added).
 
     ``burden`` (add / replace / layout): ``model`` draws the new lesions' areas from the lesion model; ``same`` makes
     them total the slice's annotated infection area (replace: the slice keeps its amount of infection; add: at most
-    doubles it, as new lesions may overlap the old; a slice without infection is returned unchanged)."""
-    _check_burden(mode, burden)
+    doubles it, as new lesions may overlap the old; a slice without infection is returned unchanged).
+    ``pleura_gap`` (add / replace / layout): new lesions keep more than this many px (at 128 px) from the lung's border."""
+    _check_new_lesion_options(mode, burden, pleura_gap)
     area = float((label >= 2).sum()) if burden == "same" else None
     if mode == "add":
-        layout = sample_layout(label, model, rng, area)
+        layout = sample_layout(label, model, rng, area, pleura_gap)
         return add_lesions(image, label, layout.labels, model, margin, layout.density)
     if mode == "remove":
         return remove_lesions(image, label, rng, margin)
     if mode in ("replace", "layout"):  # the slice's own infection becomes lung, then new lesions are drawn for that lung
         clean_image, lung_label = remove_lesions(image, label, rng, margin)
-        layout = sample_layout(lung_label, model, rng, area)
+        layout = sample_layout(lung_label, model, rng, area, pleura_gap)
         return add_lesions(clean_image, lung_label, layout.labels, model, margin, layout.density)
     if mode == "paste":
         if not crops:
@@ -160,7 +168,8 @@ def _lung_slices(dataset: SliceSet, slice_ids: list[str] | None, limit: int | No
 
 def _write_edits(run: Path, source: Path, out: Path, mode: str, split: str | None, copies: int, seed: int,
                  slice_ids: list[str] | None, limit: int | None, margin: int, force: bool,
-                 progress: Callable[[int], None] | None, info: dict[str, Any], burden: str = "model") -> Path:
+                 progress: Callable[[int], None] | None, info: dict[str, Any], burden: str = "model",
+                 pleura_gap: float = 0.0) -> Path:
     """Each chosen slice of ``source`` edited ``copies`` times (``edit_one``), written as the synthetic set ``out``."""
     check_output_free(Path(out), force)
     _, model, crops = load_lesion_run(run)
@@ -174,7 +183,7 @@ def _write_edits(run: Path, source: Path, out: Path, mode: str, split: str | Non
     for done, (index, image, label, meta) in enumerate(_lung_slices(dataset, slice_ids, limit)):
         for copy in range(copies):
             rng = _seed(seed, mode, index * copies + copy)
-            edited, new_label = edit_one(mode, image, label, model, crops, rng, margin, burden)
+            edited, new_label = edit_one(mode, image, label, model, crops, rng, margin, burden, pleura_gap)
             items.append(SyntheticSlice(image=edited, label=new_label.astype(np.uint8), patient=meta["patient"], split=meta["split"],
                                         slice_index=int(meta["slice_index"] or 0), condition_id=meta["id"], seed=seed, diversifier=mode))
         if progress:
@@ -187,19 +196,25 @@ def _write_edits(run: Path, source: Path, out: Path, mode: str, split: str | Non
 
 def edit_set(run: Path, images: Path, out: Path, mode: str, split: str | None = "train", n_per_image: int = 1,
              seed: int = 0, slice_ids: list[str] | None = None, limit: int | None = None, margin: int = DEFAULT_MARGIN,
-             force: bool = False, progress: Callable[[int], None] | None = None, burden: str = "model") -> Path:
-    """Edit the slices of ``images`` with the lesion run ``run`` and write the synthetic set ``out`` (``burden``: see ``edit_one``)."""
+             force: bool = False, progress: Callable[[int], None] | None = None, burden: str = "model",
+             pleura_gap: float = 0.0) -> Path:
+    """Edit the slices of ``images`` with the lesion run ``run`` and write the synthetic set ``out`` (``burden``,
+    ``pleura_gap``: see ``edit_one``)."""
     if mode not in EDITS:
         raise InputError("--edit", f"unknown edit '{mode}'; expected one of {', '.join(EDITS)}")
-    _check_burden(mode, burden)
-    config = {"edit": mode, "n_per_image": n_per_image, "split": split, "margin": margin, "burden": burden}
-    info = {"edit": mode, "margin": margin, "burden": burden, "config": config}
-    return _write_edits(run, images, out, mode, split, n_per_image, seed, slice_ids, limit, margin, force, progress, info, burden)
+    _check_new_lesion_options(mode, burden, pleura_gap)
+    config = {"edit": mode, "n_per_image": n_per_image, "split": split, "margin": margin, "burden": burden, "pleura_gap": pleura_gap}
+    info = {"edit": mode, "margin": margin, "burden": burden, "pleura_gap": pleura_gap, "config": config}
+    return _write_edits(run, images, out, mode, split, n_per_image, seed, slice_ids, limit, margin, force, progress, info, burden,
+                        pleura_gap)
 
 
 def write_layouts(lungs: Path, run: Path, out: Path, split: str | None = "train", n_per_lung: int = 1, seed: int = 0,
                   limit: int | None = None, margin: int = DEFAULT_MARGIN, force: bool = False,
-                  progress: Callable[[int], None] | None = None) -> Path:
-    """Label maps with the lung of ``lungs``' slices and generated infection, images edited to match (see module)."""
-    info = {"layouts": True, "config": {"n_per_lung": n_per_lung, "split": split, "margin": margin}}
-    return _write_edits(run, lungs, out, "layout", split, n_per_lung, seed, None, limit, margin, force, progress, info)
+                  progress: Callable[[int], None] | None = None, pleura_gap: float = 0.0) -> Path:
+    """Label maps with the lung of ``lungs``' slices and generated infection, images edited to match (see module;
+    ``pleura_gap``: see ``edit_one``)."""
+    _check_new_lesion_options("layout", "model", pleura_gap)
+    info = {"layouts": True, "pleura_gap": pleura_gap, "config": {"n_per_lung": n_per_lung, "split": split, "margin": margin, "pleura_gap": pleura_gap}}
+    return _write_edits(run, lungs, out, "layout", split, n_per_lung, seed, None, limit, margin, force, progress, info,
+                        pleura_gap=pleura_gap)
