@@ -77,3 +77,23 @@ def test_within_image_offsets_are_not_fooled_by_two_lung_levels():
     assert measured["ggo_minus_lung_within"] == pytest.approx(0.1, abs=1e-6)
     assert measured["infection_minus_lung_within"] == pytest.approx(0.1, abs=1e-6)
     assert math.isnan(measured["consolidation_minus_lung_within"])
+
+
+def test_grid_amplitude_reads_a_planted_checkerboard_and_stripes():
+    """Smooth images read ~0; a checkerboard or a cosine stripe of amplitude a, added to them, reads a."""
+    from radsynth.quality.fidelity import grid_amplitude
+
+    size = 64
+    y, x = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    from scipy import ndimage
+
+    noise = np.random.default_rng(0).standard_normal((6, size, size))
+    blobs = torch.from_numpy(ndimage.gaussian_filter(noise, (0, 3, 3), mode="wrap"))
+    smooth = 0.3 + 0.4 * (blobs - blobs.amin()) / (blobs.amax() - blobs.amin())
+    assert grid_amplitude(smooth) < 0.002
+    checker = 0.01 * (-1.0) ** (x + y)
+    assert grid_amplitude(smooth + checker) == pytest.approx(0.01, rel=0.1)
+    stripes = 0.005 * torch.cos(2 * math.pi * y / 4)  # rows brighter every 4 px
+    assert grid_amplitude(smooth + stripes) == pytest.approx(0.005, rel=0.15)
+    measured = fidelity((smooth + checker)[:, None] * 2 - 1, torch.zeros(6, size, size, dtype=torch.int64))
+    assert measured["grid_amplitude"] == pytest.approx(0.01, rel=0.1)

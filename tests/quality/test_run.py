@@ -125,6 +125,11 @@ def test_output_files_and_table(scored):
     assert "| Copies | 12 | 0.0000 | ∞ | 1.0000 | 0.0000 |" in table
     assert "**FLAGGED** (pixel, feature)" in table
     assert "Augmented: paired scores refused" in table
+    fidelity_header = next(line for line in table.splitlines() if line.startswith("| Set | GGO - lung"))
+    assert fidelity_header.endswith("| periodic grid (x 10^-3) |")
+    copies = next(line for line in table.splitlines() if line.startswith("| Copies | ") and "x)" in line)
+    reference = next(line for line in table.splitlines() if line.startswith("| Real (reference) | "))
+    assert copies.rsplit("|", 2)[1] == reference.rsplit("|", 2)[1]  # copies of the real images: the same grid amplitude
     assert on_disk["extractor"]["dims"] == sum(NARROW[:5]) and on_disk["segmenters"][0]["trained_on"] == "oc"
 
 

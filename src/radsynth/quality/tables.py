@@ -155,7 +155,7 @@ def fidelity_table(results: dict[str, Any]) -> str:
     if not ref:
         return "No label maps in the real reference: no fidelity measures."
     lines = ["| Set | GGO - lung | consolidation - lung | infection - lung | lung texture (HF energy) | GGO - lung, within images "
-             "| consolidation - lung, within images |", "|---|---|---|---|---|---|---|"]
+             "| consolidation - lung, within images | periodic grid (x 10^-3) |", "|---|---|---|---|---|---|---|---|"]
 
     def cell(value: float | None, ratio: float | None) -> str:
         if value is None or value != value:
@@ -164,13 +164,17 @@ def fidelity_table(results: dict[str, Any]) -> str:
 
     keys = ("ggo_minus_lung", "consolidation_minus_lung", "infection_minus_lung", "lung_hf_energy", "ggo_minus_lung_within",
             "consolidation_minus_lung_within")
-    lines.append("| Real (reference) | " + " | ".join(cell(ref.get(k), None) for k in keys) + " |")
+    def grid(fid: dict[str, Any]) -> str:
+        value = fid.get("grid_amplitude")
+        return DASH if value is None else f"{1000 * value:.2f}"
+
+    lines.append("| Real (reference) | " + " | ".join(cell(ref.get(k), None) for k in keys) + f" | {grid(ref)} |")
     for s in results["sets"]:
         fid = s.get("fidelity")
         if not fid:
-            lines.append(f"| {s['name']} | " + " | ".join([DASH] * len(keys)) + " |")
+            lines.append(f"| {s['name']} | " + " | ".join([DASH] * (len(keys) + 1)) + " |")
             continue
-        lines.append(f"| {s['name']} | " + " | ".join(cell(fid.get(k), fid["ratio_to_reference"].get(k)) for k in keys) + " |")
+        lines.append(f"| {s['name']} | " + " | ".join(cell(fid.get(k), fid["ratio_to_reference"].get(k)) for k in keys) + f" | {grid(fid)} |")
     return "\n".join(lines)
 
 
