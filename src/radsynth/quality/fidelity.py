@@ -15,11 +15,12 @@ every pixel of the set:
   (0.356) and holds little infection, so the pooled real GGO - lung (0.201) exceeds every patient's own
   (0.178, 0.131, 0.119), and a one-slice model, which renders its slice's lung level everywhere, reads low.
 
-* ``grid_amplitude``: the amplitude on [0, 1] of the strongest periodic grid of period 2, 4 or 8 px (along rows,
-  columns or both: transposed-convolution checkerboards, row stripes) in the set's mean power spectrum, above the
-  spectrum around it (the median of the ring two frequency steps out); a pattern a x (-1)^(x+y), or a x cos(2 pi x / p),
-  over whole images reads a. Real CT reads a few thousandths too (at 128 px: ct-rp9-dev 0.0037, ct-ma20 0.0014,
-  both at period 8), so compare a set with its reference rather than with 0.
+* ``grid_amplitude``: the amplitude on [0, 1] of the strongest periodic grid of period 2 or 4 px (along rows,
+  columns or both: transposed-convolution dot grids, row stripes) in the set's mean power spectrum, above the
+  spectrum around it (the median of the ring two frequency steps out); a pattern a x (-1)^(x+y), or a x cos(2 pi x / 4),
+  over whole images reads a. Period 8 is left out: real CT has spectral peaks there (ct-rp9-dev at 128 px 0.0037).
+  Measured at 128 px: real ct-rp9-dev 0.0012, ct-ma20 0.0010; CoSinGAN's quick preset (transposed convs, a dot grid
+  visible in its previews) 0.0044, its cpu preset (resize convs) 0.0007-0.0011 (ct-rp9-dev, slices 000032 / 000061).
 
 ``ratios(set, reference)`` divides each offset and the texture energy by the real reference's: 1 is
 real, 0 a set without the disease (or without texture), negative an infection darker than lung.
@@ -54,7 +55,7 @@ def _within_offset(unit: Tensor, lung: Tensor, region: Tensor) -> float:
     return float((difference * weight).sum() / weight.sum())
 
 
-GRID_PERIODS = (2, 4, 8)
+GRID_PERIODS = (2, 4)  # px; the periods of the outer two upsampling layers' dot grids
 
 
 def grid_amplitude(unit: Tensor) -> float:
