@@ -214,9 +214,13 @@ def test_typed_condition_needs_a_typed_set(phantom_prepared64, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("changes", [{"condition": "typed"}, {"upsample": "resize", "reuse_weights": True}])
+@pytest.mark.parametrize("changes", [{"condition": "typed"}, {"upsample": "resize", "reuse_weights": True}, {"body_only": True}])
 def test_typed_and_resize_pyramids_train_and_synthesize(phantom_prepared64, tmp_path, changes):
+    import json
+
     model = CoSinGAN.fit(phantom_prepared64, _config(**changes), tmp_path / "run", device="cpu")
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert ("body_only_cleared_pixels" in record) == changes.get("body_only", False) and record["config"]["body_only"] == changes.get("body_only", False)
     label = SliceSet(phantom_prepared64)[7][1]
     images = model.generate(label[None].repeat(2, 1, 1), seed=1, diversify="rc")
     assert images.shape == (2, 1, 64, 64) and bool(torch.isfinite(images).all())

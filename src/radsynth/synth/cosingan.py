@@ -49,6 +49,7 @@ from rich.console import Console
 from radsynth import distributed
 from radsynth.config import check_range, config_from_dict, config_to_dict
 from radsynth.data.augment import STRONG, WEAK, AugmentSpec, augment_pair, resize_batch, weakened
+from radsynth.data.body import clear_outside_body
 from radsynth.data.slices import SliceSet
 from radsynth.errors import InputError
 from radsynth.evaluate.protocols import set_flags
@@ -107,6 +108,7 @@ class CoSinGANConfig:
     strong_scale: float = 1.0  # SA intensity at the first scale (1 = section 2.3's crop 0.5-1.0); see the module docstring
     rc_deltas: tuple[float, float, float] = RC_DELTAS  # 3.2.4, eq. 10
     reuse_weights: bool = False  # each scale's G_is and D start from the scale below's where shapes allow (2.1's depths; SinGAN)
+    body_only: bool = False  # radsynth: clear the training slice's table and cables (data.body.clear_outside_body) before training
     vgg_weights: str = ""  # local VGG19 weights for MS-FVL; empty: the domain UNet stands in
     unet_features: str = ""  # user segmenter weights for MS-FUL; empty: a UNet trained on the same slice
     feature_unet_steps: int = 600  # radsynth's choice
@@ -447,6 +449,10 @@ class CoSinGAN(Synthesizer):
         torch_device = resolve_device(device)
         out_dir = Path(out_dir)
         training = load_training_data(Path(data), None, config.slice_ids)
+        cleared = 0
+        if config.body_only:  # the table is not in the condition, so a one-slice model imitates its lines as streaks
+            image, cleared = clear_outside_body(training.images[0], training.labels[0])
+            training = TrainingData(image[None], training.labels, training.ids, training.patients, training.source)
         if config.condition == "typed" and not set_flags(SliceSet(Path(data), cache=False))[1]:
             raise InputError(data, "labels infection without GGO / consolidation types; condition=typed needs a typed set (use condition=merged)")
         pairs = training_pairs(training, config.scales, torch_device)
@@ -454,7 +460,8 @@ class CoSinGAN(Synthesizer):
         given = load_given_extractors(spec)  # a bad weights file stops here, before anything is written or cleared
         start_run(out_dir, cls.name, config_to_dict(config), training, resume, force)
         feature_losses, descriptions = build_feature_losses(spec, TrainingData(pairs[-1][0].cpu(), pairs[-1][1].cpu(), training.ids, training.patients, training.source), torch_device, out_dir, console, stop_early=not plain, given=given)
-        update_run(out_dir, extractors=descriptions, condition_input="added to the upsampled previous output (eq. 1)")
+        update_run(out_dir, extractors=descriptions, condition_input="added to the upsampled previous output (eq. 1)",
+                   **({"body_only_cleared_pixels": cleared} if config.body_only else {}))
         torch.manual_seed(config.seed)
         pyramid = Pyramid(config).to(torch_device)
         for index in range(len(config.scales)):
