@@ -36,6 +36,16 @@ def test_the_table_and_cables_go_and_nothing_else_changes():
     unit = (cleared[0].numpy() + 1) / 2
     assert np.allclose(unit[table], 0.26, atol=1e-6)  # the air level next to the body
     assert torch.equal(cleared[0][torch.from_numpy(~table)], image[0][torch.from_numpy(~table)])  # everything else bit for bit
+    noisy = image.clone()
+    from scipy import ndimage
+
+    near = ndimage.binary_dilation(body, iterations=2)  # the body mask takes in the pixel next to the body's edge
+    air = torch.from_numpy(~near & ((image[0].numpy() + 1) / 2 > 0.2) & ~table)
+    noisy[0][air] += 0.02 * torch.randn(int(air.sum()), generator=torch.Generator().manual_seed(0))
+    flattened, _ = clear_outside_body(noisy, label)
+    assert float((flattened[0][air] - (0.26 * 2 - 1)).abs().max()) < 0.01  # the air's noise is flattened to its level ...
+    outside = torch.from_numpy((image[0].numpy() + 1) / 2 < 0.1)
+    assert torch.equal(flattened[0][outside], image[0][outside]) and torch.equal(flattened[0][torch.from_numpy(body)], image[0][torch.from_numpy(body)])
 
 
 def test_a_slice_without_lung_or_table_is_left_alone():

@@ -2,9 +2,9 @@
 
 A model that learns one slice draws the whole image from the lung mask, so it has to invent where the
 table runs under the body; CoSinGAN trained on ct-rp9-dev's slice 000032 imitated the table's lines as
-horizontal streaks in the air around every body it drew. ``clear_outside_body`` sets the bright
-structures outside the body to the level of the air next to it, and leaves the body and the darker
-surroundings (the air, the black outside the scanner's field of view) as they were.
+horizontal streaks in the air around every body it drew. ``clear_outside_body`` sets everything outside the
+body that is not darker than the air next to it (the air itself, the table, cables) to that air level, and
+leaves the body and the darker surroundings (the black outside the scanner's field of view) as they were.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-AIR_TOLERANCE = 0.1  # on [-1, 1]: outside pixels brighter than the air level by more than this are cleared
+AIR_TOLERANCE = 0.1  # on [-1, 1]: outside pixels darker than the air level by more than this (no data) are kept
 AIR_RING = 3  # px: the air level is the median of this ring just outside the body
 
 
@@ -37,14 +37,15 @@ def body_mask(image: np.ndarray, label: np.ndarray) -> np.ndarray:
 
 
 def clear_outside_body(image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """image (1, H, W) or (H, W) in [-1, 1], label (H, W) -> (the image with every pixel outside the body that is
-    brighter than the air next to it set to that air level, the number of pixels changed). Unchanged without lung."""
+    """image (1, H, W) or (H, W) in [-1, 1], label (H, W) -> (the image with every pixel outside the body that is not
+    darker than the air next to it set to that air level, the number of pixels whose value changed). Unchanged
+    without lung."""
     flat = image.reshape(label.shape).double().numpy()
     body = body_mask(flat, label.numpy())
     if not body.any():
         return image, 0
     ring = ndimage.binary_dilation(body, iterations=AIR_RING) & ~body
     air = float(np.median(flat[ring])) if ring.any() else float(flat[~body].min())
-    clear = ~body & (flat > air + AIR_TOLERANCE)
-    out = np.where(clear, air, flat)
-    return torch.from_numpy(out).to(image.dtype).reshape(image.shape), int(clear.sum())
+    out = np.where(~body & (flat > air - AIR_TOLERANCE), air, flat)
+    cleared = torch.from_numpy(out).to(image.dtype).reshape(image.shape)
+    return cleared, int((cleared != image).sum())
