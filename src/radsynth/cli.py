@@ -152,7 +152,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
                             "slice's annotated infection (replace then keeps each slice's amount of infection)")
     synth.add_argument("--pleura-gap", type=float, default=0.0, metavar="PX",
                        help="--edit add / replace: new lesions keep more than PX px (at 128 px) from the lung's border (default 0: "
-                            "anywhere in the lung; 3 cost real + edited less against OC-TS on ct-ma20, see the README)")
+                            "anywhere in the lung; the README measures 3 px on ct-ma20 at three loss weightings)")
     synth.add_argument("--slice", action="append", default=[], metavar="ID", help="--edit: edit only these slice ids (repeatable)")
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--split", default=None, help="split of the input set to use: all (default for --conditions) or train (default for --images), val, test")
