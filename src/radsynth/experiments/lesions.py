@@ -39,7 +39,7 @@ from radsynth.evaluate.segment import evaluate_segmentation, read_results
 from radsynth.evaluate.stats import t_interval
 from radsynth.experiments.common import fit_stage, prepare_stage, prepared_set, read_json
 from radsynth.experiments.stages import Stage, StageContext
-from radsynth.lesions.run import edit_set, train_lesions, write_layouts
+from radsynth.lesions.run import NEW_LESIONS, edit_set, train_lesions, write_layouts
 from radsynth.report.html import Section, write_report
 from radsynth.synth.generate import synthesize_set
 from radsynth.synth.registry import load_synthesizer
@@ -87,7 +87,7 @@ def _edit_stage(mode: str, settings: dict, seed: int, one_slice: bool):
         edit_set(ctx.stage("train-lesions") / "run", prepared_set(ctx.run_dir), ctx.folder / "set", mode, split="train",
                  n_per_image=settings["edits"] if one_slice else 1, seed=seed,
                  slice_ids=[_slice_a(ctx.run_dir)] if one_slice else None, force=True,
-                 pleura_gap=settings["pleura_gap"] if mode in ("add", "replace") else 0.0)
+                 pleura_gap=settings["pleura_gap"] if mode in NEW_LESIONS else 0.0)
 
     return run
 

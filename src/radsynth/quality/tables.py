@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from radsynth.quality.fidelity import OFFSETS, WITHIN
+
 DASH = "–"
 
 
@@ -162,8 +164,8 @@ def fidelity_table(results: dict[str, Any]) -> str:
             return DASH
         return f"{value:.3f}" + ("" if ratio is None or ratio != ratio else f" ({ratio:.2f} x)")
 
-    keys = ("ggo_minus_lung", "consolidation_minus_lung", "infection_minus_lung", "lung_hf_energy", "ggo_minus_lung_within",
-            "consolidation_minus_lung_within")
+    keys = (*OFFSETS, "lung_hf_energy", *WITHIN[:2])  # within images: GGO and consolidation (infection is both together)
+
     def grid(fid: dict[str, Any]) -> str:
         value = fid.get("grid_amplitude")
         return DASH if value is None else f"{1000 * value:.2f}"
