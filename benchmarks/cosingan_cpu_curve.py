@@ -29,10 +29,10 @@ from pathlib import Path
 
 import torch
 
-from radsynth.quality.fidelity import fidelity, ratios
+from radsynth.quality.fidelity import OFFSETS, WITHIN, fidelity, ratios
 from radsynth.quality.sets import load_set
 
-MEASURES = ("ggo_minus_lung", "consolidation_minus_lung", "lung_hf_energy", "ggo_minus_lung_within", "consolidation_minus_lung_within")
+MEASURES = (*OFFSETS[:2], "lung_hf_energy", *WITHIN[:2])  # GGO / consolidation offsets, texture, the same offsets within images
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
