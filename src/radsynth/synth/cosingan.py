@@ -108,7 +108,10 @@ class CoSinGANConfig:
     strong_scale: float = 1.0  # SA intensity at the first scale (1 = section 2.3's crop 0.5-1.0); see the module docstring
     rc_deltas: tuple[float, float, float] = RC_DELTAS  # 3.2.4, eq. 10
     reuse_weights: bool = False  # each scale's G_is and D start from the scale below's where shapes allow (2.1's depths; SinGAN)
-    body_only: bool = False  # radsynth: clear the training slice's table and cables (data.body.clear_outside_body) before training
+    # radsynth: clear the training slice's table and cables (data.body.clear_outside_body) before training. Off: it removed
+    # the table streaks on ct-rp9-dev but lowered every synthetic row's infection DSC on ct-ma20 (cpu preset, seed 0:
+    # O-STS 41.0 -> 28.5, IF-STS 41.4 -> 33.6; README, the cosingan experiment)
+    body_only: bool = False
     vgg_weights: str = ""  # local VGG19 weights for MS-FVL; empty: the domain UNet stands in
     unet_features: str = ""  # user segmenter weights for MS-FUL; empty: a UNet trained on the same slice
     feature_unet_steps: int = 600  # radsynth's choice
