@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from radsynth.data.body import body_mask, clear_outside_body
 
@@ -37,8 +38,6 @@ def test_the_table_and_cables_go_and_nothing_else_changes():
     assert np.allclose(unit[table], 0.26, atol=1e-6)  # the air level next to the body
     assert torch.equal(cleared[0][torch.from_numpy(~table)], image[0][torch.from_numpy(~table)])  # everything else bit for bit
     noisy = image.clone()
-    from scipy import ndimage
-
     near = ndimage.binary_dilation(body, iterations=2)  # the body mask takes in the pixel next to the body's edge
     air = torch.from_numpy(~near & ((image[0].numpy() + 1) / 2 > 0.2) & ~table)
     noisy[0][air] += 0.02 * torch.randn(int(air.sum()), generator=torch.Generator().manual_seed(0))

@@ -3,6 +3,7 @@ and diversifies with dropout, randomized conditions and fusion."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -71,8 +72,6 @@ def test_training_needs_exactly_one_slice(cli, phantom_prepared64, tmp_path):
 
 
 def test_slice_auto_trains_on_the_best_ranked_train_slice_and_records_its_id(cli, phantom_prepared64, tmp_path):
-    import json
-
     from radsynth.data.representative import rank_slices
 
     tiny = [f"--set={k}={v}" for k, v in {"scales": "[32]", "generator_downs": "[4]", "discriminator_convs": "[6]", "ngf": 8, "ndf": 8,
@@ -164,8 +163,6 @@ def test_interrupted_pyramid_resumes_to_the_same_weights(phantom_prepared64, tmp
             b = read_checkpoint(latest_checkpoint(tmp_path / "broken" / phase)).tensors
             assert all(torch.equal(a[k], b[k]) for k in a), phase
     if reuse:  # what each phase carried is recorded as it happens: the resumed run knows the phases before the kill too
-        import json
-
         records = [json.loads((tmp_path / run / "run.json").read_text())["weights_carried"] for run in ("straight", "broken")]
         assert records[0] == records[1] and len(records[0]) == 2 * 3 and records[0]["scale0_32px_stage1"] == {}  # every phase; the first carries nothing
 
@@ -196,7 +193,6 @@ def test_typed_condition_keeps_ggo_and_consolidation_apart():
 
 def _untyped_copy(prepared: Path, out: Path) -> Path:
     """A copy of the (typed) phantom set whose dataset.json says its infection is untyped."""
-    import json
     import shutil
 
     shutil.copytree(prepared, out)
@@ -216,8 +212,6 @@ def test_typed_condition_needs_a_typed_set(phantom_prepared64, tmp_path):
 
 @pytest.mark.parametrize("changes", [{"condition": "typed"}, {"upsample": "resize", "reuse_weights": True}, {"body_only": True}])
 def test_typed_and_resize_pyramids_train_and_synthesize(phantom_prepared64, tmp_path, changes):
-    import json
-
     model = CoSinGAN.fit(phantom_prepared64, _config(**changes), tmp_path / "run", device="cpu")
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert ("body_only_cleared_pixels" in record) == changes.get("body_only", False) and record["config"]["body_only"] == changes.get("body_only", False)
@@ -307,8 +301,6 @@ def test_carry_over_copies_the_outer_blocks_of_a_one_block_deeper_net():
 
 
 def test_run_json_records_reconstruction_psnr_per_scale_and_what_was_carried(phantom_prepared64, tmp_path):
-    import json
-
     CoSinGAN.fit(phantom_prepared64, _config(reuse_weights=True), tmp_path / "run", device="cpu")
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     psnr = record["reconstruction_psnr"]
