@@ -24,7 +24,7 @@ import numpy as np
 from radsynth.data.representative import auto_slice
 from radsynth.data.slices import SliceSet
 from radsynth.lesions.layout import sample_layout
-from radsynth.lesions.run import edit_one, load_lesion_run, train_lesions
+from radsynth.lesions.run import EditOptions, edit_one, load_lesion_run, train_lesions
 
 
 def _phantom(root: Path) -> Path:
@@ -52,7 +52,7 @@ def main() -> int:
         print(f"{data}: {len(slices)} train slices with lung at {side[0]} x {side[1]} px; lesion model of slice {model.slices}")
         rng = np.random.default_rng(0)
         for name, work in [("layout", lambda im, lab: sample_layout(lab, model, rng))] + [
-            (f"edit {mode}", lambda im, lab, mode=mode: edit_one(mode, im, lab, model, crops, rng)) for mode in ("add", "remove", "paste")
+            (f"edit {mode}", lambda im, lab, options=EditOptions(mode): edit_one(im, lab, model, crops, rng, options)) for mode in ("add", "remove", "paste")
         ]:
             times = []
             for k in range(args.n):

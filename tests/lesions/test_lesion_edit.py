@@ -229,7 +229,7 @@ def test_a_layout_with_a_burden_draws_that_much_infection(phantom_prepared64):
 
 
 def test_replace_with_the_same_burden_keeps_the_amount_of_infection_and_moves_it(phantom_prepared64):
-    from radsynth.lesions.run import edit_one
+    from radsynth.lesions.run import EditOptions, edit_one
 
     model = _model(typed=False)
     moved = 0
@@ -237,27 +237,27 @@ def test_replace_with_the_same_burden_keeps_the_amount_of_infection_and_moves_it
         infected = int((label >= 2).sum())
         if infected < 20:
             continue
-        edited, new_label = edit_one("replace", image, label, model, [], np.random.default_rng(k), burden="same")
+        edited, new_label = edit_one(image, label, model, [], np.random.default_rng(k), EditOptions("replace", burden="same"))
         assert abs(int((new_label >= 2).sum()) - infected) <= 0.1 * infected + 4, (k, int((new_label >= 2).sum()), infected)
         moved += int(((new_label >= 2) & (label < 2)).sum()) > 0
-        _, doubled = edit_one("add", image, label, model, [], np.random.default_rng(k), burden="same")
+        _, doubled = edit_one(image, label, model, [], np.random.default_rng(k), EditOptions("add", burden="same"))
         # add keeps the slice's lesions and draws as much again (new lesions may overlap the old: at most twice)
         assert 1.2 * infected < int((doubled >= 2).sum()) <= 2.2 * infected + 4, (k, int((doubled >= 2).sum()), infected)
     assert moved >= 2
 
 
-def test_a_burden_applies_only_to_new_lesions(phantom_prepared64):
+def test_a_burden_applies_only_to_new_lesions_and_an_edit_must_be_known():
     from radsynth.errors import InputError
-    from radsynth.lesions.run import edit_one
+    from radsynth.lesions.run import EditOptions
 
-    image, label = _slices(phantom_prepared64)[0]
-    for mode, burden, words in (("paste", "same", "applies to --edit add and replace"), ("add", "most", "unknown burden")):
+    for mode, burden, words in (("paste", "same", "applies to --edit add and replace"), ("add", "most", "unknown burden"),
+                                ("carve", "model", "unknown edit 'carve'")):
         with pytest.raises(InputError, match=words):
-            edit_one(mode, image, label, _model(), [], np.random.default_rng(0), burden=burden)
+            EditOptions(mode, burden=burden)
 
 
 def test_a_pleura_gap_keeps_new_lesions_off_the_lung_border(phantom_prepared64):
-    from radsynth.lesions.run import edit_one
+    from radsynth.lesions.run import EditOptions, edit_one
 
     model = _model()
     touching = 0
@@ -266,7 +266,7 @@ def test_a_pleura_gap_keeps_new_lesions_off_the_lung_border(phantom_prepared64):
         plain = sample_layout(label, model, np.random.default_rng(k)).labels
         touching += int(((plain > 0) & (depth <= 1.5)).sum()) > 0  # peripheral lesions: without a gap they reach the border
         for mode in ("add", "replace"):
-            edited, new_label = edit_one(mode, image, label, model, [], np.random.default_rng(k), pleura_gap=3.0)
+            edited, new_label = edit_one(image, label, model, [], np.random.default_rng(k), EditOptions(mode, pleura_gap=3.0))
             new = (new_label >= 2) & ((label < 2) if mode == "add" else True)
             assert np.all(depth[new] > 1.5), (k, mode, depth[new].min())
         # with a burden too (replace keeps the slice's amount of infection inside the smaller room)
@@ -275,12 +275,11 @@ def test_a_pleura_gap_keeps_new_lesions_off_the_lung_border(phantom_prepared64):
     assert touching >= 3
 
 
-def test_a_pleura_gap_applies_only_to_new_lesions_and_must_be_a_distance(phantom_prepared64):
+def test_a_pleura_gap_applies_only_to_new_lesions_and_must_be_a_distance():
     from radsynth.errors import InputError
-    from radsynth.lesions.run import edit_one
+    from radsynth.lesions.run import EditOptions
 
-    image, label = _slices(phantom_prepared64)[0]
     for mode, gap, words in (("paste", 3.0, "applies to --edit add and replace"), ("remove", 3.0, "applies to --edit add and replace"),
                              ("add", -1.0, "must be a distance"), ("add", float("nan"), "must be a distance")):
         with pytest.raises(InputError, match=words):
-            edit_one(mode, image, label, _model(), [], np.random.default_rng(0), pleura_gap=gap)
+            EditOptions(mode, pleura_gap=gap)

@@ -26,7 +26,7 @@ at (1, 1, 2), and lost 1.5 under plain cross-entropy, where the segmenter under-
 together so that they sum to it; overlaps and clipping to the lung remove pixels, so every lesion's
 implicit function is then cut at one common level other than 1 (the same draws, every ellipse grown or
 shrunk alike) until the union covers the burden: a re-laid-out slice keeps the amount of infection it
-had (``edit_one(..., burden="same")``).
+had (``EditOptions(..., burden="same")``).
 """
 
 from __future__ import annotations

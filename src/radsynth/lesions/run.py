@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,42 +106,51 @@ def _run_hash(run: Path) -> str:
 NEW_LESIONS = ("add", "replace", "layout")  # the edits that draw new lesions (``sample_layout``)
 
 
-def _check_new_lesion_options(mode: str, burden: str, pleura_gap: float) -> None:
-    if burden not in BURDENS:
-        raise InputError("--burden", f"unknown burden '{burden}'; expected one of {', '.join(BURDENS)}")
-    if not (pleura_gap >= 0 and np.isfinite(pleura_gap)):
-        raise InputError("--pleura-gap", f"must be a distance >= 0 px, got {pleura_gap}")
-    for flag, given in (("--burden", burden != "model"), ("--pleura-gap", pleura_gap > 0)):
-        if given and mode not in NEW_LESIONS:
-            raise InputError(flag, f"applies to --edit add and replace (new lesions), not '{mode}'")
+@dataclass(frozen=True)
+class EditOptions:
+    """How each slice is edited, checked once when made.
+
+    ``mode``: one of EDITS, or ``layout`` (``write_layouts``; the same edit as ``replace``). ``margin``: px of the
+    feathering band around each edited region (beyond it nothing changes). ``burden`` (add / replace / layout):
+    ``model`` draws the new lesions' areas from the lesion model; ``same`` makes them total the slice's annotated
+    infection area (replace: the slice keeps its amount of infection; add: at most doubles it, as new lesions may
+    overlap the old; a slice without infection is returned unchanged). ``pleura_gap`` (add / replace / layout): new
+    lesions keep more than this many px (at 128 px) from the lung's border."""
+
+    mode: str
+    margin: int = DEFAULT_MARGIN
+    burden: str = "model"
+    pleura_gap: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in (*EDITS, "layout"):
+            raise InputError("--edit", f"unknown edit '{self.mode}'; expected one of {', '.join(EDITS)}")
+        if self.burden not in BURDENS:
+            raise InputError("--burden", f"unknown burden '{self.burden}'; expected one of {', '.join(BURDENS)}")
+        if not (self.pleura_gap >= 0 and np.isfinite(self.pleura_gap)):
+            raise InputError("--pleura-gap", f"must be a distance >= 0 px, got {self.pleura_gap}")
+        for flag, given in (("--burden", self.burden != "model"), ("--pleura-gap", self.pleura_gap > 0)):
+            if given and self.mode not in NEW_LESIONS:
+                raise InputError(flag, f"applies to --edit add and replace (new lesions), not '{self.mode}'")
 
 
-def edit_one(mode: str, image: np.ndarray, label: np.ndarray, model: LesionModel, crops: list[LesionCrop],
-             rng: np.random.Generator, margin: int = DEFAULT_MARGIN, burden: str = "model",
-             pleura_gap: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """One edit of one slice: image (H, W) in [-1, 1], label (H, W) -> (image, label). ``mode``: one of EDITS, or
-    ``layout`` (``write_layouts``; the same edit as ``replace``: the slice's infection removed, then new lesions added).
-
-    ``burden`` (add / replace / layout): ``model`` draws the new lesions' areas from the lesion model; ``same`` makes
-    them total the slice's annotated infection area (replace: the slice keeps its amount of infection; add: at most
-    doubles it, as new lesions may overlap the old; a slice without infection is returned unchanged).
-    ``pleura_gap`` (add / replace / layout): new lesions keep more than this many px (at 128 px) from the lung's border."""
-    _check_new_lesion_options(mode, burden, pleura_gap)
-    area = float((label >= 2).sum()) if burden == "same" else None
+def edit_one(image: np.ndarray, label: np.ndarray, model: LesionModel, crops: list[LesionCrop], rng: np.random.Generator,
+             options: EditOptions) -> tuple[np.ndarray, np.ndarray]:
+    """One edit of one slice: image (H, W) in [-1, 1], label (H, W) -> (image, label), as ``options`` say."""
+    mode, margin = options.mode, options.margin
+    area = float((label >= 2).sum()) if options.burden == "same" else None
     if mode == "add":
-        layout = sample_layout(label, model, rng, area, pleura_gap)
+        layout = sample_layout(label, model, rng, area, options.pleura_gap)
         return add_lesions(image, label, layout.labels, model, margin, layout.density)
     if mode == "remove":
         return remove_lesions(image, label, rng, margin)
     if mode in ("replace", "layout"):  # the slice's own infection becomes lung, then new lesions are drawn for that lung
         clean_image, lung_label = remove_lesions(image, label, rng, margin)
-        layout = sample_layout(lung_label, model, rng, area, pleura_gap)
+        layout = sample_layout(lung_label, model, rng, area, options.pleura_gap)
         return add_lesions(clean_image, lung_label, layout.labels, model, margin, layout.density)
-    if mode == "paste":
-        if not crops:
-            raise InputError("--edit paste", "the lesion run kept no lesion crops")
-        return paste_lesions(image, label, crops, lesion_centres(label, model, rng), rng, margin)
-    raise InputError("--edit", f"unknown edit '{mode}'; expected one of {', '.join(EDITS)}")
+    if not crops:  # paste
+        raise InputError("--edit paste", "the lesion run kept no lesion crops")
+    return paste_lesions(image, label, crops, lesion_centres(label, model, rng), rng, margin)
 
 
 def _lung_slices(dataset: SliceSet, slice_ids: list[str] | None, limit: int | None):
@@ -166,10 +176,9 @@ def _lung_slices(dataset: SliceSet, slice_ids: list[str] | None, limit: int | No
         raise InputError(dataset.root, "no slice with a lung label to edit")
 
 
-def _write_edits(run: Path, source: Path, out: Path, mode: str, split: str | None, copies: int, seed: int,
-                 slice_ids: list[str] | None, limit: int | None, margin: int, force: bool,
-                 progress: Callable[[int], None] | None, info: dict[str, Any], burden: str = "model",
-                 pleura_gap: float = 0.0) -> Path:
+def _write_edits(run: Path, source: Path, out: Path, options: EditOptions, split: str | None, copies: int, seed: int,
+                 slice_ids: list[str] | None, limit: int | None, force: bool, progress: Callable[[int], None] | None,
+                 info: dict[str, Any]) -> Path:
     """Each chosen slice of ``source`` edited ``copies`` times (``edit_one``), written as the synthetic set ``out``."""
     check_output_free(Path(out), force)
     _, model, crops = load_lesion_run(run)
@@ -182,15 +191,15 @@ def _write_edits(run: Path, source: Path, out: Path, mode: str, split: str | Non
     items = []
     for done, (index, image, label, meta) in enumerate(_lung_slices(dataset, slice_ids, limit)):
         for copy in range(copies):
-            rng = _seed(seed, mode, index * copies + copy)
-            edited, new_label = edit_one(mode, image, label, model, crops, rng, margin, burden, pleura_gap)
+            rng = _seed(seed, options.mode, index * copies + copy)
+            edited, new_label = edit_one(image, label, model, crops, rng, options)
             items.append(SyntheticSlice(image=edited, label=new_label.astype(np.uint8), patient=meta["patient"], split=meta["split"],
-                                        slice_index=int(meta["slice_index"] or 0), condition_id=meta["id"], seed=seed, diversifier=mode))
+                                        slice_index=int(meta["slice_index"] or 0), condition_id=meta["id"], seed=seed, diversifier=options.mode))
         if progress:
             progress((done + 1) * copies)
     info = {"seed": seed, **info, "lesion_run": str(Path(run).resolve()), "has_lung": True, "infection_typed": typed}
     preview = lambda folder: _save_png(folder / "preview.png", [overlay(i.image, i.label) for i in items[:16]], 4)  # noqa: E731
-    return write_synthetic_set(Path(out), items, f"lesions-{mode}", _run_hash(run), str(Path(source).resolve()), info,
+    return write_synthetic_set(Path(out), items, f"lesions-{options.mode}", _run_hash(run), str(Path(source).resolve()), info,
                                force=force, add_files=preview)
 
 
@@ -198,23 +207,21 @@ def edit_set(run: Path, images: Path, out: Path, mode: str, split: str | None = 
              seed: int = 0, slice_ids: list[str] | None = None, limit: int | None = None, margin: int = DEFAULT_MARGIN,
              force: bool = False, progress: Callable[[int], None] | None = None, burden: str = "model",
              pleura_gap: float = 0.0) -> Path:
-    """Edit the slices of ``images`` with the lesion run ``run`` and write the synthetic set ``out`` (``burden``,
-    ``pleura_gap``: see ``edit_one``)."""
+    """Edit the slices of ``images`` with the lesion run ``run`` and write the synthetic set ``out`` (``mode`` one of
+    EDITS; ``margin``, ``burden``, ``pleura_gap``: see ``EditOptions``)."""
     if mode not in EDITS:
         raise InputError("--edit", f"unknown edit '{mode}'; expected one of {', '.join(EDITS)}")
-    _check_new_lesion_options(mode, burden, pleura_gap)
+    options = EditOptions(mode, margin, burden, pleura_gap)
     config = {"edit": mode, "n_per_image": n_per_image, "split": split, "margin": margin, "burden": burden, "pleura_gap": pleura_gap}
     info = {"edit": mode, "margin": margin, "burden": burden, "pleura_gap": pleura_gap, "config": config}
-    return _write_edits(run, images, out, mode, split, n_per_image, seed, slice_ids, limit, margin, force, progress, info, burden,
-                        pleura_gap)
+    return _write_edits(run, images, out, options, split, n_per_image, seed, slice_ids, limit, force, progress, info)
 
 
 def write_layouts(lungs: Path, run: Path, out: Path, split: str | None = "train", n_per_lung: int = 1, seed: int = 0,
                   limit: int | None = None, margin: int = DEFAULT_MARGIN, force: bool = False,
                   progress: Callable[[int], None] | None = None, pleura_gap: float = 0.0) -> Path:
     """Label maps with the lung of ``lungs``' slices and generated infection, images edited to match (see module;
-    ``pleura_gap``: see ``edit_one``)."""
-    _check_new_lesion_options("layout", "model", pleura_gap)
+    ``margin``, ``pleura_gap``: see ``EditOptions``)."""
+    options = EditOptions("layout", margin, pleura_gap=pleura_gap)
     info = {"layouts": True, "pleura_gap": pleura_gap, "config": {"n_per_lung": n_per_lung, "split": split, "margin": margin, "pleura_gap": pleura_gap}}
-    return _write_edits(run, lungs, out, "layout", split, n_per_lung, seed, None, limit, margin, force, progress, info,
-                        pleura_gap=pleura_gap)
+    return _write_edits(run, lungs, out, options, split, n_per_lung, seed, None, limit, force, progress, info)
