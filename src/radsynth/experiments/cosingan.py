@@ -19,6 +19,7 @@ testing, the test quarter rounded up (3.2: 15 / 5 of 20 scans); no val split (no
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,7 @@ def _choose_slices(ctx: StageContext, prepared: Path) -> None:
     first, second = picked[0], (picked[1:] or picked)[0]
     atomic_write_text(ctx.folder / "slices.json", json.dumps({
         "a": first.id, "b": second.id, "patients": [first.patient, second.patient], "infection_pixels": [first.infection, second.infection],
-        "body_fraction": [round(s.body_fraction, 3) if s.body_fraction == s.body_fraction else None for s in (first, second)],  # None: no lung labels
+        "body_fraction": [round(s.body_fraction, 3) if not math.isnan(s.body_fraction) else None for s in (first, second)],  # None: no lung labels
         "typical_layout": [first.typical, second.typical],
         "modalities": [first.modality, second.modality],
     }, indent=2))

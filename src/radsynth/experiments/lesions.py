@@ -27,6 +27,7 @@ patients (each patient's DSC averaged over seeds first).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from radsynth.atomic import atomic_write_text
@@ -186,7 +187,7 @@ def _seed_results(run_dir: Path, suffix: str, seed: int) -> dict | None:
 
 
 def _pct(value: float) -> str:
-    return "-" if value != value else f"{100 * value:.1f}"
+    return "-" if math.isnan(value) else f"{100 * value:.1f}"
 
 
 def seeds_table(run_dir: Path, settings: dict, region: str) -> str:
@@ -203,7 +204,7 @@ def seeds_table(run_dir: Path, settings: dict, region: str) -> str:
                 continue
             values.append(results["metrics"]["overall"][region]["dsc"]["mean"] if results else float("nan"))
             cells.append(_pct(values[-1]))
-        done = [v for v in values if v == v]
+        done = [v for v in values if not math.isnan(v)]
         mean = sum(done) / len(done) if done else float("nan")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {_pct(mean)} |")
     return "\n".join(lines)
@@ -216,7 +217,7 @@ def _per_patient(run_dir: Path, suffix: str, seeds: list[int], region: str) -> d
         results = _seed_results(run_dir, suffix, s)
         for patient, scores in (results or {}).get("metrics", {}).get("per_patient", {}).items():
             value = scores.get(region, {}).get("dsc")
-            if value is not None and value == value:
+            if value is not None and not math.isnan(value):
                 sums.setdefault(patient, []).append(value)
     return {p: sum(v) / len(v) for p, v in sums.items()}
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from radsynth.quality.fidelity import OFFSETS, WITHIN
@@ -160,9 +161,9 @@ def fidelity_table(results: dict[str, Any]) -> str:
              "| consolidation - lung, within images | periodic grid (x 10^-3) |", "|---|---|---|---|---|---|---|---|"]
 
     def cell(value: float | None, ratio: float | None) -> str:
-        if value is None or value != value:
+        if value is None or math.isnan(value):
             return DASH
-        return f"{value:.3f}" + ("" if ratio is None or ratio != ratio else f" ({ratio:.2f} x)")
+        return f"{value:.3f}" + ("" if ratio is None or math.isnan(ratio) else f" ({ratio:.2f} x)")
 
     keys = (*OFFSETS, "lung_hf_energy", *WITHIN[:2])  # within images: GGO and consolidation (infection is both together)
 
