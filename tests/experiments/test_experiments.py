@@ -2,6 +2,7 @@
 
 import json
 
+import torch
 from rich.console import Console
 
 from radsynth.cli import main
@@ -30,9 +31,10 @@ def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
     run = tmp_path / "run"
     # every stage but five of the six classifiers (each ResNet18 costs seconds; one shows the path works)
     only = ["prepare", "choose-slices", "train-*", "synth-*", "seg-*", "cls-resnet18-if-sts", "quality"]
-    page = run_experiment("cosingan", tmp_path / "ct", run, "quick", MINI_COSINGAN, only=only, console=QUIET)
+    settings = {**MINI_COSINGAN, "detail_fusion_row": True}  # radsynth's IF-STS row beside the paper's six
+    page = run_experiment("cosingan", tmp_path / "ct", run, "quick", settings, only=only, console=QUIET)
     done = sorted(p.parent.name for p in run.glob(f"*/{DONE}"))
-    assert len(done) == 2 + 4 + 5 + 6 + 1 + 1 and "cls-resnet18-oc" not in done
+    assert len(done) == 2 + 4 + 6 + 7 + 1 + 1 and "cls-resnet18-oc" not in done
     # 3.2's 15 / 5: a quarter of the patients for testing, rounded up (5 -> 3 / 2), no val split
     splits = {r["patient"]: r["split"] for r in SliceSet(run / "prepare" / "set").rows}
     assert sorted(splits.values()).count("test") == 2 and set(splits.values()) == {"train", "test"}
@@ -40,11 +42,14 @@ def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
     assert slices["patients"][0] != slices["patients"][1]
     # the synthetic sets: one image per training condition, RC / IF diversified, IF made by both CoSinGANs
     train_ids = {r["id"] for r in SliceSet(run / "prepare" / "set", "train").rows}
-    for name, diversifier in (("o-sts", "none"), ("rc-sts", "rc"), ("if-sts", "fusion")):
+    for name, diversifier in (("o-sts", "none"), ("rc-sts", "rc"), ("if-sts", "fusion"), ("if-sts-detail", "fusion")):
         rows = SliceSet(run / f"synth-{name}" / "set").rows
         assert {r["condition_id"] for r in rows} == train_ids and rows[0]["diversifier"] == diversifier
-    seg = {n: json.loads((run / f"seg-unet-{n}" / "results.json").read_text()) for n in ("sin", "two", "oc", "if-sts")}
-    assert [seg[n]["training_set"]["real_images"] for n in ("sin", "two", "if-sts")] == [1, 2, 0]
+    blend, detail = (SliceSet(run / f"synth-{name}" / "set") for name in ("if-sts", "if-sts-detail"))
+    assert (blend.info["model"], detail.info["model"]) == ("fusion", "fusion-detail")
+    assert not all(torch.equal(blend[i][0], detail[i][0]) for i in range(len(blend)))  # the same models, fused otherwise
+    seg = {n: json.loads((run / f"seg-unet-{n}" / "results.json").read_text()) for n in ("sin", "two", "oc", "if-sts", "if-sts-detail")}
+    assert [seg[n]["training_set"]["real_images"] for n in ("sin", "two", "if-sts", "if-sts-detail")] == [1, 2, 0, 0]
     assert seg["oc"]["training_set"]["real_images"] == len(train_ids)
     quality = json.loads((run / "quality" / "quality" / "results.json").read_text())
     assert len(quality["sets"]) >= 3
@@ -56,7 +61,7 @@ def test_cosingan_experiment_runs_resumes_and_reports(tmp_path):
     assert text.count(DEPARTURES_LABEL) == 3 and "picked automatically" in text and "preset quick: 32 px classifiers" in text
     # run again: every done stage is skipped (the marker times do not change), the report is rewritten
     before = {n: (run / n / DONE).read_text() for n in done}
-    run_experiment("cosingan", tmp_path / "ct", run, "quick", MINI_COSINGAN, only=only, console=QUIET)
+    run_experiment("cosingan", tmp_path / "ct", run, "quick", settings, only=only, console=QUIET)
     assert {n: (run / n / DONE).read_text() for n in done} == before
     page.unlink()
     assert main(["report", str(run)]) == 0 and page.exists()

@@ -8,6 +8,9 @@ are synthesized for every training condition; segmenters (Table 4) and classifie
 are trained on OC-TS, Sin-TS, Two-TS, O-STS, RC-STS and IF-STS and tested on the real held-out
 patients; pix2pix, enhanced pix2pix and CoSinGAN are scored by segmenters trained on real images
 (Table 1). Classifiers run at two sizes (Table 2: 256 px, Table 3: 512 px in the paper).
+Setting ``detail_fusion_row`` (the ``cpu`` preset) adds one row beside the paper's six: IF-STS made with
+radsynth's detail-keeping fusion (``radsynth.synth.diversify``) instead of eq. 11's blend, trained and tested
+like the others.
 
 The classification tables need slices with and without infection; ct-ma20-png keeps only slices with
 infection. Setting ``classify_data`` (``radsynth experiment cosingan --classify-data DIR``) names a second
@@ -49,6 +52,7 @@ TITLE = "CoSinGAN (Zhang et al. 2020): learning COVID-19 diagnosis from a single
 
 # the training sets of 3.3.1, in the paper's table order: (stage suffix, table name, real images)
 SETS = [("sin", "Sin-TS"), ("o-sts", "O-STS"), ("rc-sts", "RC-STS"), ("two", "Two-TS"), ("if-sts", "IF-STS"), ("oc", "OC-TS")]
+DETAIL_ROW = ("if-sts-detail", "IF-STS, detail fusion (radsynth)")  # with ``detail_fusion_row``, before OC-TS
 # Table 1's synthesizers: (stage suffix, registry method, table name)
 QUALITY_METHODS = [("pix2pix", "pix2pix", "Pix2pix"), ("enhanced-pix2pix", "enhanced-pix2pix", "Enhanced Pix2pix")]
 TEST_SHARE = 0.25  # 3.2: 15 of the 20 scans for training, the other 5 for testing
@@ -75,6 +79,7 @@ QUICK: dict[str, Any] = {
     "classify_data": None,
     "synth_limit": 400, "quality_preset": "quick",
     "fusion": "blend",  # IF-STS: eq. 11 (blend) or radsynth's detail-keeping variant (radsynth.synth.diversify)
+    "detail_fusion_row": False,  # also an IF-STS row made with the detail fusion (DETAIL_ROW), beside the paper's
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -85,7 +90,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "classify_preset": "cosingan", "classify": {}, "classifiers": ["resnet18", "resnet50"],
         "classify_sizes": [256, 512],  # 3.3.1: Table 2 at 256 px, Table 3 at 512 px
         "classify_data": None,  # a second set for Tables 2-3 (None: the main set)
-        "synth_limit": None, "quality_preset": "default", "fusion": "blend",
+        "synth_limit": None, "quality_preset": "default", "fusion": "blend", "detail_fusion_row": False,
     },
     "quick": QUICK,
     # CPU, 128 px, about 85 min on 2 cores split into two processes with --only (measured on ct-ma20: each pyramid
@@ -96,6 +101,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # samples: 41.2 / 52.3 / 61.4 (2 / 8 / 16 CPU minutes).
     "cpu": merge(QUICK, {"cosingan_preset": "cpu", "segment": {"samples_per_epoch": 2048}, "synth_limit": None}),
 }
+
+
+def training_sets(settings: dict) -> list[tuple[str, str]]:
+    """Table 4's (and Tables 2-3's) rows as (stage suffix, name): the paper's six, with DETAIL_ROW before OC-TS where
+    ``detail_fusion_row`` is set (records written before the setting existed read as without it)."""
+    return [*SETS[:-1], DETAIL_ROW, SETS[-1]] if settings.get("detail_fusion_row") else SETS
 
 
 def _slices(tag: str = ""):
@@ -130,7 +141,7 @@ def _synth_stage(runs: list[str], diversify: str, limit: int | None, seed: int, 
     def run(ctx: StageContext) -> None:
         models = [load_synthesizer(ctx.stage(r), device) for r in runs]
         model = models[0] if len(models) == 1 else FusedSynthesizer(*models, mode=fusion)
-        name = model.name if len(models) == 1 else "fusion"
+        name = model.name if len(models) == 1 else "fusion" + ("" if fusion == "blend" else f"-{fusion}")  # as `radsynth synth` names it
         synthesize_set(model, name, model.output_size, prepared_set(ctx.run_dir, f"{tag}prepare"), ctx.folder / "set", split="train",
                        seed=seed, diversify=diversify, limit=limit, force=True)
 
@@ -249,6 +260,9 @@ def _cosingan_stages(data: Path, settings: dict, seed: int, device: str, tag: st
         Stage(f"{tag}synth-rc-sts", _synth_stage([a], "rc", limit, seed, device, tag), f"RC-STS: randomized conditions{of}"),
         Stage(f"{tag}synth-if-sts", _synth_stage([a, b], "fusion", limit, seed, device, tag, settings["fusion"]), f"IF-STS: image fusion of A and B{of}"),
     ]
+    if settings["detail_fusion_row"]:
+        out.append(Stage(f"{tag}synth-{DETAIL_ROW[0]}", _synth_stage([a, b], "fusion", limit, seed, device, tag, "detail"),
+                         f"IF-STS with the detail fusion (radsynth){of}"))
     return out
 
 
@@ -270,12 +284,12 @@ def stages(data: Path, settings: dict, seed: int = 0, device: str = "auto") -> l
     limit = settings["synth_limit"]
     stages_ += [Stage(f"synth-{s}", _synth_stage([f"train-{s}"], "none", limit, seed, device), f"{n} images for Table 1") for s, _, n in QUALITY_METHODS]
     for model in settings["segmenters"]:
-        stages_ += [Stage(f"seg-{model}-{s}", _segment_stage(model, s, n, settings, seed, device), f"{model} on {n} (Table 4)", resumable=True) for s, n in SETS]
+        stages_ += [Stage(f"seg-{model}-{s}", _segment_stage(model, s, n, settings, seed, device), f"{model} on {n} (Table 4)", resumable=True) for s, n in training_sets(settings)]
     for key, index, prefix, _ in CLASSIFY_TABLES:
         size = settings["classify_sizes"][index]
         for model in settings["classifiers"]:
             stages_ += [Stage(f"{prefix}-{model}-{s}", _classify_stage(model, s, n, size, settings, seed, device, tag),
-                              f"{model} on {n} at {size} px (Table {key})", resumable=True) for s, n in SETS]
+                              f"{model} on {n} at {size} px (Table {key})", resumable=True) for s, n in training_sets(settings)]
     stages_.append(Stage("quality", _quality_stage(settings, device), "Table 1: segmenters trained on real images score the synthetic sets"))
     return stages_
 
@@ -316,7 +330,7 @@ def build_report(run_dir: Path) -> Path:
     sections: list[Section] = []
     prepared = run_dir / "prepare" / "set"
     lines = departures(record, modalities=(prepared / "manifest.csv").exists() and names_modalities(prepared))
-    seg_names = [f"seg-{m}-{s}" for m in settings["segmenters"] for s, _ in SETS]
+    seg_names = [f"seg-{m}-{s}" for m in settings["segmenters"] for s, _ in training_sets(settings)]
     seg = done_results(run_dir, seg_names, read_results)
     if seg:
         sections.append(Section("Segmentation (Table 4)", [f"Segmenters trained on each training set, tested on the real held-out patients of {record['data']}."],
@@ -326,7 +340,7 @@ def build_report(run_dir: Path) -> Path:
     where = f"the real held-out patients of {settings['classify_data']}" if tag else "the real held-out patients"
     sizes = settings.get("classify_sizes", [settings["classify"].get("size")])
     for key, index, prefix, paper in CLASSIFY_TABLES[: len(sizes)]:
-        cls_names = [f"{prefix}-{m}-{s}" for m in settings["classifiers"] for s, _ in SETS]
+        cls_names = [f"{prefix}-{m}-{s}" for m in settings["classifiers"] for s, _ in training_sets(settings)]
         cls = done_results(run_dir, cls_names, read_classify_results)
         skipped = [read_json(run_dir / n / SKIPPED)["reason"] for n in cls_names if (run_dir / n / SKIPPED).exists()]
         title = f"Classification: infection present / absent (Table {key}, {sizes[index]} px)"
