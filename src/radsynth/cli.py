@@ -397,7 +397,7 @@ def _run_synth(args: argparse.Namespace) -> int:
         if args.fuse_with is None:
             raise InputError("--fuse-with", "--diversify fusion needs a second run (--fuse-with RUN2)")
         synthesizer = FusedSynthesizer(synthesizer, load_synthesizer(args.fuse_with, args.device), mode=args.fusion)
-        model_name = f"fusion{'' if args.fusion == 'blend' else '-' + args.fusion}({record['method']},{read_run(args.fuse_with)['method']})"
+        model_name = f"{synthesizer.set_name}({record['method']},{read_run(args.fuse_with)['method']})"
     elif args.fuse_with is not None or args.fusion != "blend":
         raise InputError("--fuse-with" if args.fuse_with is not None else "--fusion", "only goes with --diversify fusion")
     split = None if args.split in (None, "all") else args.split

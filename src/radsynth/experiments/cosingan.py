@@ -142,7 +142,7 @@ def _synth_stage(runs: list[str], diversify: str, limit: int | None, seed: int, 
     def run(ctx: StageContext) -> None:
         models = [load_synthesizer(ctx.stage(r), device) for r in runs]
         model = models[0] if len(models) == 1 else FusedSynthesizer(*models, mode=fusion)
-        name = model.name if len(models) == 1 else "fusion" + ("" if fusion == "blend" else f"-{fusion}")  # as `radsynth synth` names it
+        name = model.name if len(models) == 1 else model.set_name
         synthesize_set(model, name, model.output_size, prepared_set(ctx.run_dir, f"{tag}prepare"), ctx.folder / "set", split="train",
                        seed=seed, diversify=diversify, limit=limit, force=True)
 

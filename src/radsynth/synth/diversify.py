@@ -85,6 +85,11 @@ class FusedSynthesizer(Synthesizer):
     def output_size(self) -> int:
         return self.first.output_size
 
+    @property
+    def set_name(self) -> str:
+        """The model name synthetic sets record: 'fusion' (eq. 11's blend) or 'fusion-MODE'."""
+        return self.name if self.mode == "blend" else f"{self.name}-{self.mode}"
+
     @classmethod
     def fit(cls, *args, **kwargs):  # pragma: no cover - a fusion is built from two trained runs
         raise InputError("fusion", "is not trained; train two runs and synthesize with --diversify fusion --fuse-with RUN2")
