@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from radsynth.config import check_range
+from radsynth.lesions import ONLINE_EDITS
 from radsynth.nets.segmenter import DEFAULT_FEATURES, SEGMENTER_KINDS
 
 BATCH_SIZES = {"enet": 8, "unet": 2}  # CoSinGAN 3.3.2 ("due to memory limitation")
@@ -37,6 +38,9 @@ class SegmentConfig:
     beta1: float = 0.9  # 3.3.2
     beta2: float = 0.999  # 3.3.2
     class_weights: tuple[float, float, float] = (0.1, 1.0, 5.0)  # 3.3.2: background, lung, infection (GGO and consolidation alike)
+    lesions: str = ""  # radsynth: a lesion run (train lesions) drawing new lesions into training images as they are drawn; "" none
+    lesion_edit: str = "replace"  # with lesions: add (new lesions beside the image's own) or replace (its own removed first)
+    lesion_share: float = 1.0  # with lesions: the share of training images edited (each draw decides anew)
     augment: str = "strong"  # 3.3.2: the strong augmentation used to train CoSinGAN, on all training sets
     unet_features: tuple[int, ...] = DEFAULT_FEATURES  # BasicUNet widths (MONAI defaults; the paper's UNet is not specified)
     typed: str = "auto"  # GGO / consolidation: separate, merged into infection, or auto (separate when train and test sets are typed)
@@ -71,6 +75,10 @@ class SegmentConfig:
             raise ValueError(f"epoch_order must be one of {EPOCH_ORDERS}, got '{self.epoch_order}'")
         if self.ci not in CI_UNITS:
             raise ValueError(f"ci must be one of {CI_UNITS}, got '{self.ci}'")
+        if self.lesion_edit not in ONLINE_EDITS:
+            raise ValueError(f"lesion_edit must be one of {ONLINE_EDITS}, got '{self.lesion_edit}'")
+        if not 0 < self.lesion_share <= 1:
+            raise ValueError(f"lesion_share must lie in (0, 1] (the share of training images edited), got {self.lesion_share}")
         if len(self.unet_features) != 6 or any(f < 1 for f in self.unet_features):
             raise ValueError(f"unet_features must be 6 positive widths, got {self.unet_features}")
 

@@ -41,6 +41,7 @@ from radsynth.evaluate.protocols import TestSet, TrainingSet, build_training_set
 from radsynth.evaluate.summary import summarise
 from radsynth.evaluate.tables import results_markdown
 from radsynth.evaluate.train import CLASS_NAMES, SegmenterMethod, epoch_groups, predict
+from radsynth.lesions.online import OnlineLesions
 from radsynth.nets.segmenter import save_segmenter
 from radsynth.progress import progress_bar
 from radsynth.provenance import provenance, versions
@@ -74,8 +75,8 @@ def _start(out: Path, record: dict, resume: bool, force: bool, record_name: str 
     if resume and path.exists():
         previous = json.loads(path.read_text(encoding="utf-8"))
         previous["config"] = {**(defaults or {}), **previous.get("config", {})}
-        for key in ("spec", "config", "training_ids_sha256", "test_sets"):
-            if previous.get(key) != record[key]:
+        for key in ("spec", "config", "training_ids_sha256", "test_sets", "lesion_run"):
+            if previous.get(key) != record.get(key):
                 raise InputError(path, f"--resume with a different {key} than the run was started with; start a new output folder")
         return
     if not resume:
@@ -137,21 +138,27 @@ def evaluate_segmentation(
     pool = build_training_set(spec, Path(real) if real else Path(tests[0]), test, config.size, config.seed, name)
     epoch_groups(pool, config.epoch_order)  # refuse a grouped order the pool cannot take before anything is written
     typed = decide_typed(config.typed, pool, test)
+    lesions = OnlineLesions(Path(config.lesions), config.lesion_edit, config.lesion_share, typed, config.seed) if config.lesions else None
+    if lesions is not None:
+        lesions.refuse_test_patients(test.patients)
+    row_name = pool.name if lesions is None or name else f"{pool.name} + online lesions ({config.lesion_edit})"
     regions = report_regions(test, typed)
     torch_device = resolve_device(device)
     config_dict = config_to_dict(config)
     ids_sha = hashlib.sha256("\n".join(pool.ids).encode()).hexdigest()
     record = {
         "spec": spec.text,
-        "name": pool.name,
+        "name": row_name,
         "config": config_dict,
         "training_ids_sha256": ids_sha,
         "training_sets": [asdict(s) for s in pool.sources],
         "test_sets": [asdict(s) for s in test.sources],
     }
+    if lesions is not None:
+        record["lesion_run"] = {"path": str(lesions.run.resolve()), "sha256": lesions.sha256, "patients": sorted(lesions.patients)}
     distributed.on_main(lambda: _start(out, record, resume, force, defaults=config_to_dict(SegmentConfig())))  # rank 0 of a torchrun run writes
 
-    method = SegmenterMethod(config, pool, typed, torch_device)
+    method = SegmenterMethod(config, pool, typed, torch_device, lesions)
     options = TrainerOptions(
         steps=method.total_steps, seed=config.seed, log_every=config.log_every,
         sample_every=config.sample_every, checkpoint_every=config.checkpoint_every, phase="train",
@@ -180,7 +187,7 @@ def evaluate_segmentation(
         results = {
             "format": RESULTS_FORMAT,
             "training_set": {
-                "name": pool.name,
+                "name": row_name,
                 "spec": spec.text,
                 "pool_size": len(pool.ids),
                 "real_images": pool.real_images,
@@ -191,6 +198,7 @@ def evaluate_segmentation(
                 "samples_per_epoch": method.samples_per_epoch,
                 "epoch_scale": method.epoch_scale,
                 "epoch_order": config.epoch_order,
+                "lesion_run": record.get("lesion_run"),  # online lesions (radsynth.lesions.online), or None
                 "epochs": config.epochs,
                 "batch": config.batch,
                 "steps": method.total_steps,

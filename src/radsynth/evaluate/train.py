@@ -3,7 +3,8 @@
 ``SegmenterMethod`` is one training phase for ``radsynth.training.trainer.Trainer`` (per-step
 seeding, resume, atomic checkpoints, progress bar, CSV log, sample grids): each step takes the
 next mini-batch of the epoch's order (``protocols.epoch_order``), applies the configured paired
-augmentation and minimises category-weighted cross-entropy (CoSinGAN 3.3.2).
+augmentation and minimises category-weighted cross-entropy (CoSinGAN 3.3.2). With ``lesions`` set, a
+lesion run first draws new lesions into the batch's images (``radsynth.lesions.online``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from radsynth.data.labels import to_categories
 from radsynth.errors import InputError
 from radsynth.evaluate.config import SegmentConfig
 from radsynth.evaluate.protocols import TrainingSet, epoch_order, grouped_epoch_order, steps_per_epoch
+from radsynth.lesions.online import OnlineLesions
 from radsynth.nets.segmenter import build_segmenter
 from radsynth.training.schedule import LinearDecay
 from radsynth.training.trainer import amp_autocast
@@ -60,7 +62,7 @@ class SegmenterMethod:
     ``decay_start`` of the epochs and then falls linearly to 0 at the last step.
     """
 
-    def __init__(self, config: SegmentConfig, pool: TrainingSet, typed: bool, device: torch.device) -> None:
+    def __init__(self, config: SegmentConfig, pool: TrainingSet, typed: bool, device: torch.device, lesions: OnlineLesions | None = None) -> None:
         self.config = config
         self.device = device
         self.typed = typed
@@ -78,6 +80,7 @@ class SegmenterMethod:
         self._schedule = LinearDecay(config.lr, round(config.decay_start * config.epochs) * self.steps_per_epoch, self.total_steps)
         self.weights = class_weight_vector(config.class_weights, typed).to(device)
         self.augment = AUGMENT_SPECS[config.augment]
+        self.lesions = lesions
         self._order: tuple[int, np.ndarray] | None = None
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -109,7 +112,10 @@ class SegmenterMethod:
     def train_step(self, step: int, generator: torch.Generator) -> dict[str, float]:
         self.net.train()
         index = torch.from_numpy(self.batch_indices(step)).to(self.device)
-        image, label = augment_pair(self.images[index], self.labels[index], self.augment, generator)
+        image, label = self.images[index], self.labels[index]
+        if self.lesions is not None:  # new lesions drawn into this draw of the images, before augmentation
+            image, label = self.lesions.apply(image, label, step)
+        image, label = augment_pair(image, label, self.augment, generator)
         image, label = distributed.rank_share(image, label)  # config.batch is the global batch; this rank's slice of it
         with amp_autocast(self.device, self.config.amp):
             logits = self.net(image)

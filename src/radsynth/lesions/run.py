@@ -99,7 +99,8 @@ def load_lesion_run(run: Path) -> tuple[dict[str, Any], LesionModel, list[Lesion
     return record, LesionModel.from_json(record["model"]), crops
 
 
-def _run_hash(run: Path) -> str:
+def run_hash(run: Path) -> str:
+    """SHA-256 of a lesion run's model and crops (what a set made with it, or a segmenter trained with it, records)."""
     return hashlib.sha256((Path(run) / MODEL_FILE).read_bytes() + (Path(run) / CROPS_FILE).read_bytes()).hexdigest()
 
 
@@ -199,7 +200,7 @@ def _write_edits(run: Path, source: Path, out: Path, options: EditOptions, split
             progress((done + 1) * copies)
     info = {"seed": seed, **info, "lesion_run": str(Path(run).resolve()), "has_lung": True, "infection_typed": typed}
     preview = lambda folder: _save_png(folder / "preview.png", [overlay(i.image, i.label) for i in items[:16]], 4)  # noqa: E731
-    return write_synthetic_set(Path(out), items, f"lesions-{options.mode}", _run_hash(run), str(Path(source).resolve()), info,
+    return write_synthetic_set(Path(out), items, f"lesions-{options.mode}", run_hash(run), str(Path(source).resolve()), info,
                                force=force, add_files=preview)
 
 

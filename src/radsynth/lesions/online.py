@@ -1,0 +1,66 @@
+"""New lesions drawn into a segmenter's training images while it trains (online lesion synthesis).
+
+``radsynth synth LESION_RUN --edit add|replace`` writes a fixed number of edited copies. Hu et al. (CVPR
+2023) and FreeTumor instead synthesize a new lesion every time a training image is drawn, so a segmenter never
+sees the same synthetic lesion twice. ``OnlineLesions`` does that for ``radsynth evaluate segment``
+(``--set lesions=RUN``): before augmentation, each image of a training batch is edited with probability
+``share`` (``edit_one``, the same edits as ``synth --edit``), seeded by (run seed, step, position in the
+batch), so a run is reproducible, resumes bit for bit and every rank of a torchrun run edits the same
+global batch. Images without lung label are left as they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from radsynth.errors import InputError
+from radsynth.lesions import ONLINE_EDITS
+from radsynth.lesions.model import LesionModel
+from radsynth.lesions.run import EditOptions, edit_one, load_lesion_run, run_hash
+
+
+class OnlineLesions:
+    """A lesion run's model, applied to training batches: see the module docstring."""
+
+    def __init__(self, run: Path, edit: str, share: float, typed: bool, seed: int) -> None:
+        if edit not in ONLINE_EDITS:
+            raise InputError("lesion_edit", f"online lesions draw new lesions: one of {', '.join(ONLINE_EDITS)}, got '{edit}'")
+        if not 0 < share <= 1:
+            raise InputError("lesion_share", f"the share of training images edited must lie in (0, 1], got {share}")
+        record, model, crops = load_lesion_run(Path(run))
+        self.run = Path(run)
+        self.patients = set(record["data"]["patients"])  # whose slices the lesion model was measured on (leakage check)
+        self.model = model if typed or not model.typed else LesionModel.from_json({**model.to_json(), "typed": False})
+        self.crops = crops
+        self.options = EditOptions(edit)
+        self.share = share
+        self.seed = seed
+        self.sha256 = run_hash(self.run)
+
+    def apply(self, images: torch.Tensor, labels: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """images (N, 1, H, W) in [-1, 1], labels (N, H, W) schema labels -> the batch with new lesions in about
+        ``share`` of its images (a pure function of the seed, the step and the batch)."""
+        rng = np.random.default_rng([self.seed, step, *b"online-lesions"])
+        chosen = np.flatnonzero(rng.random(len(images)) < self.share)
+        if not len(chosen):
+            return images, labels
+        images, labels = images.clone(), labels.clone()
+        for i in chosen.tolist():
+            label = labels[i].cpu().numpy()
+            if not (label >= 1).any():
+                continue
+            edited, new_label = edit_one(images[i, 0].float().cpu().numpy(), label, self.model, self.crops,
+                                         np.random.default_rng([self.seed, step, i, *b"online-lesion"]), self.options)
+            images[i, 0] = torch.from_numpy(np.asarray(edited, dtype=np.float32)).to(images.device, images.dtype)
+            labels[i] = torch.from_numpy(np.asarray(new_label)).to(labels.device, labels.dtype)
+        return images, labels
+
+    def refuse_test_patients(self, test_patients: set[str]) -> None:
+        """A lesion model measured on a test patient's slice would leak that patient's lesions into training."""
+        leaked = sorted(self.patients & test_patients)
+        if leaked:
+            raise InputError(self.run, f"was measured on slices of test patient(s) {', '.join(leaked)}; "
+                             "learn the lesion model from training slices only")

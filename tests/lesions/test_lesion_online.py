@@ -1,0 +1,102 @@
+"""Online lesions (``evaluate segment --set lesions=RUN``): new lesions in training draws, reproducible, leak-free."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from radsynth.data.slices import SliceSet
+from radsynth.errors import InputError
+from radsynth.evaluate.config import SegmentConfig
+from radsynth.evaluate.segment import evaluate_segmentation
+from radsynth.lesions.edit import DEFAULT_MARGIN
+from radsynth.lesions.online import OnlineLesions
+from radsynth.lesions.run import run_hash, train_lesions
+
+
+def _far_from(region: np.ndarray, margin: int) -> np.ndarray:
+    from scipy import ndimage
+
+    return ndimage.distance_transform_edt(~region) > margin
+
+
+def _infected_slice(prepared, split: str) -> str:
+    data = SliceSet(prepared, split=split)
+    return next(r["id"] for i, r in enumerate(data.rows) if int((data[i][1] >= 2).sum()) >= 10)
+
+
+@pytest.fixture(scope="module")
+def train_run(phantom_prepared64, tmp_path_factory):
+    return train_lesions(phantom_prepared64, [_infected_slice(phantom_prepared64, "train")], tmp_path_factory.mktemp("online") / "run")
+
+
+@pytest.fixture(scope="module")
+def batch(phantom_prepared64):
+    data = SliceSet(phantom_prepared64, split="train")
+    images, labels = zip(*[(image, label) for image, label, _ in (data[i] for i in range(len(data)))])
+    return torch.stack(images), torch.stack(labels)
+
+
+def test_add_draws_new_lesions_inside_the_lung_and_keeps_everything_else(train_run, batch):
+    images, labels = batch
+    online = OnlineLesions(train_run, "add", 1.0, typed=True, seed=0)
+    edited, new_labels = online.apply(images, labels, step=3)
+    assert torch.equal(images, batch[0]) and torch.equal(labels, batch[1])  # the pool itself is not touched
+    grew = 0
+    for image, label, out, out_label in zip(images, labels, edited, new_labels):
+        image, label, out, out_label = image[0].numpy(), label.numpy(), out[0].numpy(), out_label.numpy()
+        lung = label >= 1
+        assert np.array_equal(out_label >= 1, lung)  # the lung stays the lung, nothing outside it becomes lesion
+        assert np.all(out_label[label >= 2] >= 2)  # add: the union with the image's own infection
+        new = (out_label >= 2) & (label < 2)
+        grew += int(new.sum() > 0)
+        near = lung & ~_far_from(out_label >= 2, DEFAULT_MARGIN)  # what an edit may change: lung within the margin of lesion
+        assert np.array_equal(out[~near], image[~near])
+    assert grew >= len(images) - 1  # every image with lung got new lesions (one phantom slice may have little room)
+
+
+def test_draws_are_a_function_of_seed_and_step_and_share(train_run, batch):
+    images, labels = batch
+    online = OnlineLesions(train_run, "replace", 1.0, typed=True, seed=0)
+    first, again = online.apply(images, labels, step=5), online.apply(images, labels, step=5)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])  # resumable: the same step draws the same lesions
+    other = online.apply(images, labels, step=6)
+    assert not torch.equal(first[1], other[1])
+    assert not torch.equal(first[1], OnlineLesions(train_run, "replace", 1.0, typed=True, seed=1).apply(images, labels, 5)[1])
+    half = OnlineLesions(train_run, "replace", 0.5, typed=True, seed=0)
+    changed = sum(int((half.apply(images, labels, step)[0] != images).flatten(1).any(1).sum()) for step in range(10))
+    assert 0.25 * 10 * len(images) <= changed <= 0.75 * 10 * len(images), changed  # about half of 120 draws (binomial sd 5.5)
+
+
+def test_bad_settings_and_a_lesion_model_of_a_test_patient_are_refused(train_run, phantom_prepared64, tmp_path):
+    with pytest.raises(InputError, match="add, replace"):
+        OnlineLesions(train_run, "paste", 1.0, typed=True, seed=0)
+    with pytest.raises(InputError, match=r"\(0, 1\]"):
+        OnlineLesions(train_run, "add", 0.0, typed=True, seed=0)
+    with pytest.raises(ValueError, match="lesion_share"):
+        SegmentConfig(lesions=str(train_run), lesion_share=1.5)
+    leaky = train_lesions(phantom_prepared64, [_infected_slice(phantom_prepared64, "test")], tmp_path / "leaky")
+    config = SegmentConfig(size=32, epochs=1, batch_size=4, samples_per_epoch=4, lesions=str(leaky))
+    with pytest.raises(InputError, match="test patient"):
+        evaluate_segmentation("oc", [phantom_prepared64], tmp_path / "out", config, device="cpu")
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_evaluate_segment_trains_with_online_lesions_and_records_the_run(train_run, phantom_prepared64, tmp_path, cli):
+    slice_id = _infected_slice(phantom_prepared64, "train")
+    out = tmp_path / "seg"
+    result = cli("evaluate", "segment", "--train", f"sin:{slice_id}", "--test", phantom_prepared64, "--out", out, "--size", "32",
+                 "--epochs", "1", "--set", "batch_size=4", "--set", "samples_per_epoch=8", "--set", "unet_features=[4,8,8,16,16,4]",
+                 "--set", f"lesions={train_run}", "--set", "lesion_edit=add")
+    assert result.code == 0, result.err
+    results = json.loads((out / "results.json").read_text())
+    assert results["training_set"]["name"] == "Sin-TS + online lesions (add)"
+    assert results["training_set"]["lesion_run"]["sha256"] == run_hash(train_run)
+    assert results["config"]["lesions"] == str(train_run) and results["config"]["lesion_edit"] == "add"
+    resumed = cli("evaluate", "segment", "--train", f"sin:{slice_id}", "--test", phantom_prepared64, "--out", out, "--size", "32",
+                  "--epochs", "1", "--set", "batch_size=4", "--set", "samples_per_epoch=8", "--set", "unet_features=[4,8,8,16,16,4]",
+                  "--set", f"lesions={train_run}", "--set", "lesion_edit=replace", "--resume")
+    assert resumed.code == 2 and "different config" in resumed.err
