@@ -281,6 +281,10 @@ def _synthetic(path: Path, test_patients: set[str]) -> SliceSet:
     dataset = SliceSet(path)
     _require_labels(dataset)
     _refuse_test_patients(dataset, list(range(len(dataset))), test_patients, "synthetic")
+    leaked = sorted(set(dataset.info.get("lesion_patients", [])) & test_patients)  # lesion edits (radsynth synth LESION_RUN --edit)
+    if leaked:
+        raise InputError(path, f"was edited with a lesion model measured on slices of test patient(s) {', '.join(leaked)}; "
+                         "learn the lesion model from training slices only")
     return dataset
 
 

@@ -138,10 +138,10 @@ def evaluate_segmentation(
     pool = build_training_set(spec, Path(real) if real else Path(tests[0]), test, config.size, config.seed, name)
     epoch_groups(pool, config.epoch_order)  # refuse a grouped order the pool cannot take before anything is written
     typed = decide_typed(config.typed, pool, test)
-    lesions = OnlineLesions(Path(config.lesions), config.lesion_edit, config.lesion_share, typed, config.seed) if config.lesions else None
+    lesions = OnlineLesions(Path(config.lesions), config.lesion_edit, config.lesion_share, pool.infection_typed, config.seed) if config.lesions else None
     if lesions is not None:
         lesions.refuse_test_patients(test.patients)
-    row_name = pool.name if lesions is None or name else f"{pool.name} + online lesions ({config.lesion_edit})"
+    row_name = pool.name if lesions is None else f"{pool.name} + online lesions ({config.lesion_edit})"
     regions = report_regions(test, typed)
     torch_device = resolve_device(device)
     config_dict = config_to_dict(config)

@@ -4,9 +4,9 @@
 2023) and FreeTumor instead synthesize a new lesion every time a training image is drawn, so a segmenter never
 sees the same synthetic lesion twice. ``OnlineLesions`` does that for ``radsynth evaluate segment``
 (``--set lesions=RUN``): before augmentation, each image of a training batch is edited with probability
-``share`` (``edit_one``, the same edits as ``synth --edit``), seeded by (run seed, step, position in the
-batch), so a run is reproducible, resumes bit for bit and every rank of a torchrun run edits the same
-global batch. Images without lung label are left as they are.
+``share`` (``edit_one``, the same edits as ``synth --edit`` of the same set), seeded by (segmenter seed, step,
+position in the batch), so a run is reproducible and resumes bit for bit; under torchrun each rank edits only
+the positions it trains on, as a single process would. Images without lung label are left as they are.
 """
 
 from __future__ import annotations
@@ -26,12 +26,17 @@ class OnlineLesions:
     """A lesion run's model, applied to training batches: see the module docstring."""
 
     def __init__(self, run: Path, edit: str, share: float, typed: bool, seed: int) -> None:
+        """``typed``: the training pool labels GGO and consolidation apart (as ``synth --edit`` reads its source set);
+        ``seed``: the segmenter's seed, which with the step and position seeds every draw."""
         if edit not in ONLINE_EDITS:
             raise InputError("lesion_edit", f"online lesions draw new lesions: one of {', '.join(ONLINE_EDITS)}, got '{edit}'")
         if not 0 < share <= 1:
             raise InputError("lesion_share", f"the share of training images edited must lie in (0, 1], got {share}")
         record, model, crops = load_lesion_run(Path(run))
         self.run = Path(run)
+        if typed and not model.typed:
+            raise InputError(run, "was learned from a set that does not label GGO and consolidation apart; its lesions cannot "
+                             "be typed for this typed training set (learn the lesion model on a typed set)")
         self.patients = set(record["data"]["patients"])  # whose slices the lesion model was measured on (leakage check)
         self.model = model if typed or not model.typed else LesionModel.from_json({**model.to_json(), "typed": False})
         self.crops = crops
@@ -40,15 +45,17 @@ class OnlineLesions:
         self.seed = seed
         self.sha256 = run_hash(self.run)
 
-    def apply(self, images: torch.Tensor, labels: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def apply(self, images: torch.Tensor, labels: torch.Tensor, step: int, positions: range | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """images (N, 1, H, W) in [-1, 1], labels (N, H, W) schema labels -> the batch with new lesions in about
-        ``share`` of its images (a pure function of the seed, the step and the batch)."""
+        ``share`` of its images (a pure function of the seed, the step and the batch). ``positions``: edit only these
+        (a torchrun rank's share of the global batch; each position's edit is the same whoever makes it)."""
         rng = np.random.default_rng([self.seed, step, *b"online-lesions"])
-        chosen = np.flatnonzero(rng.random(len(images)) < self.share)
-        if not len(chosen):
+        drawn = rng.random(len(images)) < self.share
+        chosen = [i for i in (positions if positions is not None else range(len(images))) if drawn[i]]
+        if not chosen:
             return images, labels
         images, labels = images.clone(), labels.clone()
-        for i in chosen.tolist():
+        for i in chosen:
             label = labels[i].cpu().numpy()
             if not (label >= 1).any():
                 continue

@@ -182,7 +182,7 @@ def _write_edits(run: Path, source: Path, out: Path, options: EditOptions, split
                  info: dict[str, Any]) -> Path:
     """Each chosen slice of ``source`` edited ``copies`` times (``edit_one``), written as the synthetic set ``out``."""
     check_output_free(Path(out), force)
-    _, model, crops = load_lesion_run(run)
+    record, model, crops = load_lesion_run(run)
     dataset = SliceSet(source, split=split, cache=False)
     has_lung, typed = set_flags(dataset)
     if not has_lung:
@@ -198,7 +198,8 @@ def _write_edits(run: Path, source: Path, out: Path, options: EditOptions, split
                                         slice_index=int(meta["slice_index"] or 0), condition_id=meta["id"], seed=seed, diversifier=options.mode))
         if progress:
             progress((done + 1) * copies)
-    info = {"seed": seed, **info, "lesion_run": str(Path(run).resolve()), "has_lung": True, "infection_typed": typed}
+    info = {"seed": seed, **info, "lesion_run": str(Path(run).resolve()), "lesion_patients": record["data"]["patients"],
+            "has_lung": True, "infection_typed": typed}  # lesion_patients: evaluation refuses them as test patients
     preview = lambda folder: _save_png(folder / "preview.png", [overlay(i.image, i.label) for i in items[:16]], 4)  # noqa: E731
     return write_synthetic_set(Path(out), items, f"lesions-{options.mode}", run_hash(run), str(Path(source).resolve()), info,
                                force=force, add_files=preview)
