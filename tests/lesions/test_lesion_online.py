@@ -15,7 +15,9 @@ from radsynth.evaluate.config import SegmentConfig
 from radsynth.evaluate.segment import evaluate_segmentation
 from radsynth.lesions.edit import DEFAULT_MARGIN
 from radsynth.lesions.online import OnlineLesions
-from radsynth.lesions.run import edit_set, run_hash, train_lesions
+from radsynth.evaluate.protocols import lesion_patients
+from radsynth.lesions.run import edit_set, run_hash, train_lesions, write_layouts
+from radsynth.synth.export import SyntheticSlice, write_synthetic_set
 
 
 def _far_from(region: np.ndarray, margin: int) -> np.ndarray:
@@ -94,8 +96,17 @@ def test_bad_settings_and_a_lesion_model_of_a_test_patient_are_refused(train_run
         evaluate_segmentation("oc", [phantom_prepared64], tmp_path / "out", config, device="cpu")
     assert not (tmp_path / "out").exists()  # refused before anything was written
     edited = edit_set(leaky, phantom_prepared64, tmp_path / "edited", "add")  # the same lesions written as a set: refused too
-    with pytest.raises(InputError, match="edited with a lesion model measured on slices of test patient"):
+    with pytest.raises(InputError, match="made with a lesion model measured on slices of test patient"):
         evaluate_segmentation(f"add:1.0:{edited}", [phantom_prepared64], tmp_path / "out2", SegmentConfig(size=32, epochs=1), device="cpu")
+    layouts = write_layouts(phantom_prepared64, leaky, tmp_path / "layouts")  # layouts, and a set rendered from them, too
+    source = SliceSet(layouts)
+    rendered = write_synthetic_set(tmp_path / "rendered", [
+        SyntheticSlice(image=image[0].numpy(), label=label.numpy().astype(np.uint8), patient=meta["patient"], split="train",
+                       slice_index=0, condition_id=meta["id"], seed=0, diversifier="none")
+        for image, label, meta in (source[i] for i in range(2))], "cosingan", "0" * 64, str(layouts), {})
+    assert lesion_patients(SliceSet(rendered)) == lesion_patients(source) and lesion_patients(source)
+    with pytest.raises(InputError, match="made with a lesion model measured on slices of test patient"):
+        evaluate_segmentation(f"synth:{rendered}", [phantom_prepared64], tmp_path / "out3", SegmentConfig(size=32, epochs=1), device="cpu")
 
 
 def test_evaluate_segment_trains_with_online_lesions_and_records_the_run(train_run, phantom_prepared64, tmp_path, cli, monkeypatch):

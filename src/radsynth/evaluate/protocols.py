@@ -281,11 +281,27 @@ def _synthetic(path: Path, test_patients: set[str]) -> SliceSet:
     dataset = SliceSet(path)
     _require_labels(dataset)
     _refuse_test_patients(dataset, list(range(len(dataset))), test_patients, "synthetic")
-    leaked = sorted(set(dataset.info.get("lesion_patients", [])) & test_patients)  # lesion edits (radsynth synth LESION_RUN --edit)
+    leaked = sorted(lesion_patients(dataset) & test_patients)
     if leaked:
-        raise InputError(path, f"was edited with a lesion model measured on slices of test patient(s) {', '.join(leaked)}; "
+        raise InputError(path, f"was made with a lesion model measured on slices of test patient(s) {', '.join(leaked)}; "
                          "learn the lesion model from training slices only")
     return dataset
+
+
+def lesion_patients(dataset: SliceSet) -> set[str]:
+    """Patients whose slices the lesion model behind a set was measured on: a set edited with it (``synth LESION_RUN
+    --edit``, ``data layouts``) records them; a set rendered from such layouts (``synth RUN --conditions LAYOUTS``)
+    inherits them from its condition set. Empty for every other set."""
+    if "lesion_patients" in dataset.info:
+        return set(dataset.info["lesion_patients"])
+    condition_set = dataset.info.get("condition_set")
+    if not condition_set:
+        return set()
+    try:
+        parent = json.loads((Path(condition_set) / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return set()
+    return set(parent.get("lesion_patients", []))
 
 
 def _choose(rng: np.random.Generator, n: int, k: int, where: Path, what: str) -> list[int]:
