@@ -165,6 +165,18 @@ class TestSet:
         return all(s.infection_typed for s in self.sources)
 
 
+def _condition_set_info(info: dict) -> dict | None:
+    """dataset.json of the set a synthetic set was made from (its ``condition_set``), or None where it names none or
+    that cannot be read."""
+    condition_set = info.get("condition_set")
+    if not condition_set:
+        return None
+    try:
+        return json.loads((Path(condition_set) / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def set_flags(dataset: SliceSet) -> tuple[bool, bool]:
     """(has_lung, infection_typed) of a prepared or synthetic set.
 
@@ -174,13 +186,9 @@ def set_flags(dataset: SliceSet) -> tuple[bool, bool]:
     info = dataset.info
     if "has_lung" in info and "infection_typed" in info:
         return bool(info["has_lung"]), bool(info["infection_typed"])
-    condition_set = info.get("condition_set")
-    if condition_set:
-        try:
-            parent = json.loads((Path(condition_set) / "dataset.json").read_text(encoding="utf-8"))
-            return bool(parent.get("has_lung", True)), bool(parent.get("infection_typed", False))
-        except (OSError, json.JSONDecodeError):
-            pass
+    parent = _condition_set_info(info)
+    if parent is not None:
+        return bool(parent.get("has_lung", True)), bool(parent.get("infection_typed", False))
     scheme = SCHEMES.get(info.get("scheme", "none"), SCHEMES["none"])
     return scheme.has_lung, False
 
@@ -294,14 +302,7 @@ def lesion_patients(dataset: SliceSet) -> set[str]:
     inherits them from its condition set. Empty for every other set."""
     if "lesion_patients" in dataset.info:
         return set(dataset.info["lesion_patients"])
-    condition_set = dataset.info.get("condition_set")
-    if not condition_set:
-        return set()
-    try:
-        parent = json.loads((Path(condition_set) / "dataset.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return set()
-    return set(parent.get("lesion_patients", []))
+    return set((_condition_set_info(dataset.info) or {}).get("lesion_patients", []))
 
 
 def _choose(rng: np.random.Generator, n: int, k: int, where: Path, what: str) -> list[int]:

@@ -114,8 +114,7 @@ class SegmenterMethod:
         index = torch.from_numpy(self.batch_indices(step)).to(self.device)
         image, label = self.images[index], self.labels[index]
         if self.lesions is not None:  # new lesions drawn into this draw of the images, before augmentation; only this rank's rows
-            mine = distributed.rank_share(torch.arange(len(index)))[0].tolist()
-            image, label = self.lesions.apply(image, label, step, range(mine[0], mine[-1] + 1))
+            image, label = self.lesions.apply(image, label, step, distributed.rank_share(torch.arange(len(index)))[0].tolist())
         image, label = augment_pair(image, label, self.augment, generator)
         image, label = distributed.rank_share(image, label)  # config.batch is the global batch; this rank's slice of it
         with amp_autocast(self.device, self.config.amp):

@@ -31,7 +31,7 @@ supine axial slices, 1 bottom = posterior). ``counts``: components per lung side
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -105,6 +105,10 @@ class LesionModel:
         if self.edge is not None and self.halo is not None:
             return self.edge, self.halo
         return self.prior.edge, self.prior.halo
+
+    def for_labels(self, typed: bool) -> LesionModel:
+        """This model for a set that labels GGO and consolidation apart (``typed``) or not: untyped for the latter."""
+        return self if typed or not self.typed else replace(self, typed=False)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

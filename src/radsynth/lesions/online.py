@@ -11,6 +11,7 @@ the positions it trains on, as a single process would. Images without lung label
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,6 @@ import torch
 
 from radsynth.errors import InputError
 from radsynth.lesions import ONLINE_EDITS
-from radsynth.lesions.model import LesionModel
 from radsynth.lesions.run import EditOptions, edit_one, load_lesion_run, run_hash
 
 
@@ -38,14 +38,14 @@ class OnlineLesions:
             raise InputError(run, "was learned from a set that does not label GGO and consolidation apart; its lesions cannot "
                              "be typed for this typed training set (learn the lesion model on a typed set)")
         self.patients = set(record["data"]["patients"])  # whose slices the lesion model was measured on (leakage check)
-        self.model = model if typed or not model.typed else LesionModel.from_json({**model.to_json(), "typed": False})
+        self.model = model.for_labels(typed)
         self.crops = crops
         self.options = EditOptions(edit)
         self.share = share
         self.seed = seed
         self.sha256 = run_hash(self.run)
 
-    def apply(self, images: torch.Tensor, labels: torch.Tensor, step: int, positions: range | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def apply(self, images: torch.Tensor, labels: torch.Tensor, step: int, positions: Sequence[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """images (N, 1, H, W) in [-1, 1], labels (N, H, W) schema labels -> the batch with new lesions in about
         ``share`` of its images (a pure function of the seed, the step and the batch). ``positions``: edit only these
         (a torchrun rank's share of the global batch; each position's edit is the same whoever makes it)."""

@@ -187,8 +187,7 @@ def _write_edits(run: Path, source: Path, out: Path, options: EditOptions, split
     has_lung, typed = set_flags(dataset)
     if not has_lung:
         raise InputError(source, "has no lung labels; lesions are placed inside the lung")
-    if model.typed and not typed:
-        model = LesionModel.from_json({**model.to_json(), "typed": False})
+    model = model.for_labels(typed)
     items = []
     for done, (index, image, label, meta) in enumerate(_lung_slices(dataset, slice_ids, limit)):
         for copy in range(copies):
